@@ -1,0 +1,1 @@
+"""Concrete design problems built from the `invdesign` library."""

@@ -1,0 +1,1 @@
+"""Equinox surrogate models (magnetization dynamics, hysteresis): added by later work."""
