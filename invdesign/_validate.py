@@ -1,0 +1,64 @@
+"""Input validation that names the offending argument.
+
+Checks run only on concrete values: inside `jit`/`grad` traces the arrays are abstract and
+the checks are skipped (validate at the boundary, where users call with numbers).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+
+def is_concrete(*values) -> bool:
+    """True when none of the values is a JAX tracer."""
+    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))
+
+
+def _arr(value):
+    return np.asarray(value, dtype=float)
+
+
+def check_finite(name: str, value) -> None:
+    """Raise ValueError if `value` has NaN or inf entries."""
+    if not is_concrete(value):
+        return
+    a = _arr(value)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got {a if a.size < 8 else 'an array with NaN/inf entries'}")
+
+
+def check_positive(name: str, value) -> None:
+    """Raise ValueError unless every entry of `value` is finite and > 0."""
+    if not is_concrete(value):
+        return
+    check_finite(name, value)
+    a = _arr(value)
+    if np.any(a <= 0):
+        raise ValueError(f"{name} must be > 0, got {a if a.size < 8 else a.min()} (allowed range: (0, inf))")
+
+
+def check_vectors(name: str, value) -> None:
+    """Raise ValueError unless `value` has a trailing axis of length 3 and is finite."""
+    shape = np.shape(value)
+    if len(shape) == 0 or shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (..., 3), got shape {shape}")
+    check_finite(name, value)
+
+
+def check_nonzero_vectors(name: str, value) -> None:
+    """Raise ValueError unless every 3-vector in `value` has nonzero length."""
+    check_vectors(name, value)
+    if not is_concrete(value):
+        return
+    if np.any(np.linalg.norm(_arr(value), axis=-1) == 0):
+        raise ValueError(f"{name} must be nonzero vectors (a direction), got a zero vector")
+
+
+def broadcast_shapes(**named_shapes) -> tuple:
+    """np.broadcast_shapes with an error naming the arguments that do not match."""
+    try:
+        return np.broadcast_shapes(*named_shapes.values())
+    except ValueError:
+        desc = ", ".join(f"{k} {v}" for k, v in named_shapes.items())
+        raise ValueError(f"shapes do not broadcast: {desc}") from None
