@@ -66,9 +66,8 @@ def _local(s, z, a, current):
     phi = c * d / s3
     f = c * z * h / (s3 * q_safe)
     g = (2.0 * c / (s3 * q_safe)) * (0.125 * e * s2 - s * t * h / s2)
-    f = jnp.where(on_wire, jnp.inf, f)
-    g = jnp.where(on_wire, jnp.inf, g)
-    return phi, f, g
+    phi = jnp.where(on_wire, jnp.inf, phi)
+    return phi, f, g, on_wire
 
 
 def _frame(points, center, normal, n_loop_dims):
@@ -134,8 +133,8 @@ def loop_field(points, radius, current, center=(0.0, 0.0, 0.0), normal=(0.0, 0.0
     """
     radius, current, center, normal, loop_shape = _prepare(points, radius, current, center, normal)
     _, n, z, rho, s = _frame(points, center, normal, len(loop_shape))
-    _, f, g = _local(s, z, radius, current)
-    b = f[..., None] * rho + g[..., None] * n
+    _, f, g, on_wire = _local(s, z, radius, current)
+    b = jnp.where(on_wire[..., None], jnp.inf, f[..., None] * rho + g[..., None] * n)
     return _sum_loops(b, loop_shape, sum_loops)
 
 
@@ -148,8 +147,9 @@ def loop_vector_potential(points, radius, current, center=(0.0, 0.0, 0.0),
     """
     radius, current, center, normal, loop_shape = _prepare(points, radius, current, center, normal)
     dvec, n, z, _, s = _frame(points, center, normal, len(loop_shape))
-    phi, _, _ = _local(s, z, radius, current)
-    a = phi[..., None] * jnp.cross(jnp.broadcast_to(n, dvec.shape), dvec)
+    phi, _, _, on_wire = _local(s, z, radius, current)
+    a = jnp.where(on_wire[..., None], jnp.inf,
+                  phi[..., None] * jnp.cross(jnp.broadcast_to(n, dvec.shape), dvec))
     return _sum_loops(a, loop_shape, sum_loops)
 
 

@@ -27,6 +27,17 @@ EvaluateFn = Callable[[dict[str, jax.Array]], Mapping[str, Any]]
 ElementwiseFn = Callable[[dict[str, float]], Mapping[str, float]]
 
 
+RESERVED_NAMES = frozenset(
+    {
+        "lagrangian", "scalarized_objective", "grad_norm", "max_violation", "outer", "penalty",
+        "multiplier", "constraint", "iteration", "cv", "n_evals", "generation", "individual", "solution",
+    }
+)
+"""Variable and dimension names the search results use for their own diagnostics."""
+
+RESERVED_PREFIX = "history_"
+
+
 class NonFiniteOutputError(ValueError):
     """An evaluation returned NaN or inf; the message names the output and the parameters."""
 
@@ -180,6 +191,8 @@ class DesignProblem:
         clash = sorted(set(names) & set(space.names))
         if clash:
             raise ValueError(f"objectives/constraints: names {clash} are also parameter names")
+        self.check_reserved(names, "objectives/constraints")
+        self.check_reserved(space.names, "parameters")
         self.name = name
         self.space = space
         self.evaluate = evaluate
@@ -193,6 +206,13 @@ class DesignProblem:
             f"DesignProblem({self.name!r}, parameters={list(self.space.names)}, "
             f"objectives={self.objective_names}, constraints={self.constraint_names})"
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Jitted callables cached on the instance do not pickle (Dask ships problems to workers).
+        state = dict(self.__dict__)
+        state.pop("evaluate_one", None)
+        state.pop("_batch_fn", None)
+        return state
 
     # -- names -------------------------------------------------------------------------
     @property
@@ -275,7 +295,17 @@ class DesignProblem:
         clash = sorted(set(out) & set(self.space.names))
         if clash:
             raise ValueError(f"{where} output names {clash} are also parameter names")
+        self.check_reserved(out, where)
         return dict(out)
+
+    def check_reserved(self, names: Any, where: str = "evaluate") -> None:
+        """Raise ValueError if an output name is reserved for search diagnostics."""
+        bad = sorted(n for n in names if n in RESERVED_NAMES or n.startswith(RESERVED_PREFIX))
+        if bad:
+            raise ValueError(
+                f"{where} output names {bad} are reserved for search diagnostics "
+                f"(reserved: {sorted(RESERVED_NAMES)} and the prefix {RESERVED_PREFIX!r})"
+            )
 
     def _traced_evaluate(self, params: dict[str, jax.Array]) -> dict[str, jax.Array]:
         if self.evaluate is None:

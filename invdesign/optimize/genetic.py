@@ -1,0 +1,338 @@
+"""Genetic search with pymoo: GA for one objective, NSGA-II for several.
+
+pymoo searches the box-normalised space [0, 1]^d of the `DesignSpace` (log-uniform for
+`log=True` parameters). Its `Problem._evaluate` maps the population to parameters and
+calls one jitted `vmap` of the problem's `evaluate` over a batch padded to a fixed size
+(rows repeat the last individual, then are dropped), so pymoo's varying batch sizes never
+trigger a recompile. Problems with an `elementwise` plain-Python function instead run
+through a Dask `distributed.Client` (`client.map` / `client.gather`).
+
+Objectives are handed to pymoo as `sign * f / scale` (maximised ones negated) and
+constraints as `G = g / scale <= 0`; results report the original values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.algorithms.soo.nonconvex.ga import GA
+from pymoo.core.problem import Problem
+from pymoo.core.population import Population
+from tqdm.auto import tqdm
+
+from .problem import DesignProblem
+from .results import HISTORY_PREFIX, build_dataset
+
+__all__ = ["genetic_search", "PymooProblem"]
+
+_BATCH_CACHE: "weakref.WeakKeyDictionary[DesignProblem, Callable]" = weakref.WeakKeyDictionary()
+
+
+def _unit_batch_fn(problem: DesignProblem) -> Callable:
+    """Jitted `Z (n, d) -> (params, outputs)` over a population, cached per problem."""
+    fn = _BATCH_CACHE.get(problem)
+    if fn is None:
+
+        def one(z):
+            params = problem.space.from_unit(z)
+            return params, problem._traced_evaluate(params)
+
+        fn = jax.jit(jax.vmap(one))
+        _BATCH_CACHE[problem] = fn
+    return fn
+
+
+class _VectorizedEvaluator:
+    """Evaluate populations with one jitted vmap over batches padded to `batch_size`."""
+
+    def __init__(self, problem: DesignProblem, batch_size: int):
+        self.problem = problem
+        self.batch_size = int(batch_size)
+        self.fn = _unit_batch_fn(problem)
+
+    def __call__(self, Z: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        n, b = len(Z), self.batch_size
+        params: list[dict] = []
+        outputs: list[dict] = []
+        for start in range(0, n, b):
+            chunk = Z[start : start + b]
+            m = len(chunk)
+            if m < b:  # pad by repeating the last row: fixed shape, one compile
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - m, axis=0)])
+            p, o = jax.device_get(self.fn(jnp.asarray(chunk)))
+            params.append({k: np.asarray(v)[:m] for k, v in p.items()})
+            outputs.append({k: np.asarray(v)[:m] for k, v in o.items()})
+        return _concat(params), _concat(outputs)
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _call_elementwise(problem: DesignProblem, row: dict[str, float]) -> dict[str, float]:
+    """Runs on a Dask worker: one elementwise (or jitted single-point) evaluation."""
+    return problem.call_elementwise(row)
+
+
+class _DaskEvaluator:
+    """Evaluate populations one individual per Dask task (`client.map` + `client.gather`)."""
+
+    def __init__(self, problem: DesignProblem, client: Any):
+        self.problem = problem
+        self.client = client
+        self.to_params = jax.jit(problem.space.from_unit)
+
+    def __call__(self, Z: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        params = {k: np.asarray(v) for k, v in jax.device_get(self.to_params(jnp.asarray(Z))).items()}
+        rows = [{k: float(v[i]) for k, v in params.items()} for i in range(len(Z))]
+        fn = self.problem.elementwise
+        if fn is None:  # JAX evaluate run per individual on the workers
+            fn = functools.partial(_call_elementwise, self.problem)
+        futures = self.client.map(fn, rows, pure=False)
+        results = self.client.gather(futures)
+        names = list(results[0])
+        for i, res in enumerate(results):
+            self.problem._check_output(res, "elementwise")
+            if set(res) != set(names):
+                raise ValueError(
+                    f"elementwise returned different output names for different individuals: "
+                    f"{sorted(names)} vs {sorted(res)} at parameters {rows[i]}"
+                )
+        outputs = {k: np.array([float(res[k]) for res in results]) for k in names}
+        return params, outputs
+
+
+class PymooProblem(Problem):
+    """A vectorized pymoo `Problem` over the box-normalised design space.
+
+    **Arguments:**
+
+    - `problem`: the `DesignProblem`.
+    - `evaluator`: callable `Z (n, d) -> (params, outputs)` dicts of arrays `(n,)`.
+
+    Besides `F` (and `G`), `_evaluate` sets `P` (physical parameters) and `OUT` (every
+    evaluate output, in `self.output_names` order) on each individual for the history.
+    """
+
+    def __init__(self, problem: DesignProblem, evaluator: Callable):
+        super().__init__(
+            n_var=len(problem.space),
+            n_obj=len(problem.objectives),
+            n_ieq_constr=len(problem.constraints),
+            xl=0.0,
+            xu=1.0,
+        )
+        self.design = problem
+        self.evaluator = evaluator
+        self.output_names: list[str] | None = None
+
+    def _evaluate(self, x, out, *args, **kwargs):
+        params, outputs = self.evaluator(np.asarray(x, dtype=float))
+        self.design.check_finite(outputs, params)
+        names = self.design.order_outputs(list(outputs))
+        if self.output_names is None:
+            self.output_names = names
+        elif names != self.output_names:
+            raise ValueError(f"evaluate output names changed between batches: {self.output_names} vs {names}")
+        out["F"] = np.asarray(self.design.objective_matrix(outputs))
+        if self.design.constraints:
+            out["G"] = np.asarray(self.design.constraint_matrix(outputs))
+        out["P"] = np.column_stack([params[n] for n in self.design.space.names])
+        out["OUT"] = np.column_stack([outputs[n] for n in names])
+
+
+def _algorithm(name: str, problem: DesignProblem, pop_size: int):
+    n_obj = len(problem.objectives)
+    if name == "auto":
+        name = "ga" if n_obj == 1 else "nsga2"
+    if name == "ga":
+        if n_obj != 1:
+            raise ValueError(f"algorithm 'ga' needs exactly one objective, problem has {problem.objective_names}")
+        return "ga", GA(pop_size=pop_size, eliminate_duplicates=True)
+    if name == "nsga2":
+        return "nsga2", NSGA2(pop_size=pop_size, eliminate_duplicates=True)
+    raise ValueError(f"algorithm must be 'auto', 'ga' or 'nsga2', got {name!r}")
+
+
+@contextlib.contextmanager
+def _dask_client(client: Any, scheduler_address: str | None, cluster_kwargs: Mapping[str, Any] | None) -> Iterator[Any]:
+    """Yield the given client, one connected to `scheduler_address`, or a LocalCluster's."""
+    if client is not None:
+        yield client
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler_address is not None:
+        with Client(scheduler_address) as own:
+            yield own
+        return
+    with LocalCluster(**dict(cluster_kwargs or {})) as cluster, Client(cluster) as own:
+        yield own
+
+
+def genetic_search(
+    problem: DesignProblem,
+    algorithm: str = "auto",
+    pop_size: int = 100,
+    n_gen: int = 100,
+    seed: int = 0,
+    batch_size: int | None = None,
+    backend: str = "auto",
+    client: Any = None,
+    scheduler_address: str | None = None,
+    cluster_kwargs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Search a `DesignProblem` with pymoo's GA (one objective) or NSGA-II (several).
+
+    **Arguments:**
+
+    - `problem`: the `DesignProblem`.
+    - `algorithm`: `"auto"` (GA for one objective, NSGA-II otherwise), `"ga"`, `"nsga2"`.
+    - `pop_size`: population size; `n_gen`: number of generations (the first is the
+      random initial population).
+    - `seed`: pymoo seed; equal seeds give identical results.
+    - `batch_size`: rows per jitted evaluation (default `pop_size`); batches are padded to
+      it, larger populations are split.
+    - `backend`: `"auto"` (Dask when the problem has `elementwise` or a client/scheduler is
+      given, else vectorized), `"vectorized"` or `"dask"`.
+    - `client`: a `distributed.Client` to use; else `scheduler_address` to connect to; else
+      a `LocalCluster(**cluster_kwargs)` is started and closed by this function.
+    - `progress`: tqdm bar over generations (shown when the search runs longer than 2 s).
+
+    **Returns:** an `xarray.Dataset`: the answer on dim `solution` (Pareto set sorted by the
+    first objective, or the best individual) under the bare names with `cv` (pymoo's
+    constraint violation); the populations under `history_<name>` on dims
+    `generation, individual`, with `history_cv` and `n_evals`.
+
+    **Example:**
+
+    ```python
+    ds = genetic_search(problem, pop_size=100, n_gen=200, seed=1)
+    ds["f1"], ds["f2"]          # Pareto front
+    ```
+    """
+    if not isinstance(problem, DesignProblem):
+        raise TypeError(f"problem must be a DesignProblem, got {type(problem).__name__}")
+    for arg, val in (("pop_size", pop_size), ("n_gen", n_gen)):
+        if not (isinstance(val, (int, np.integer)) and val >= 1):
+            raise ValueError(f"{arg} must be an integer >= 1, got {val!r}")
+    if int(pop_size) < 2:
+        raise ValueError(f"pop_size must be >= 2, got {pop_size}")
+    batch_size = int(pop_size) if batch_size is None else batch_size
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if backend not in ("auto", "vectorized", "dask"):
+        raise ValueError(f"backend must be 'auto', 'vectorized' or 'dask', got {backend!r}")
+    if backend == "auto":
+        wants_dask = problem.elementwise is not None or client is not None or scheduler_address is not None
+        backend = "dask" if wants_dask or problem.evaluate is None else "vectorized"
+    if backend == "vectorized" and problem.evaluate is None:
+        raise ValueError(f"backend 'vectorized' needs a JAX evaluate; problem {problem.name!r} has only elementwise")
+    algo_name, algo = _algorithm(algorithm, problem, int(pop_size))
+
+    settings = {
+        "algorithm": algo_name,
+        "pop_size": int(pop_size),
+        "n_gen": int(n_gen),
+        "batch_size": int(batch_size),
+        "backend": backend,
+        "scheduler_address": scheduler_address,
+        "crossover": "SBX",
+        "mutation": "PM",
+        "eliminate_duplicates": 1,
+    }
+    with contextlib.ExitStack() as stack:
+        if backend == "dask":
+            dask_client = stack.enter_context(_dask_client(client, scheduler_address, cluster_kwargs))
+            evaluator: Callable = _DaskEvaluator(problem, dask_client)
+        else:
+            evaluator = _VectorizedEvaluator(problem, int(batch_size))
+        pm_problem = PymooProblem(problem, evaluator)
+        algo.setup(pm_problem, termination=("n_gen", int(n_gen)), seed=int(seed), verbose=False)
+        records = []
+        bar = stack.enter_context(
+            tqdm(total=int(n_gen), desc=f"{algo_name} {problem.name}", unit="gen", disable=not progress, delay=2.0, leave=False)
+        )
+        while algo.has_next():
+            infills = algo.ask()
+            algo.evaluator.eval(pm_problem, infills)
+            algo.tell(infills=infills)
+            records.append(_snapshot(algo.pop, algo.evaluator.n_eval))
+            bar.update(1)
+        opt = algo.result().opt
+    return _dataset(problem, pm_problem.output_names, records, opt, algo_name, settings, seed, int(pop_size))
+
+
+def _snapshot(pop: Population, n_eval: int) -> dict[str, np.ndarray]:
+    P, OUT, CV = pop.get("P", "OUT", "CV")
+    return {"P": np.asarray(P, dtype=float), "OUT": np.asarray(OUT, dtype=float), "CV": np.asarray(CV, dtype=float).reshape(-1), "n_eval": n_eval}
+
+
+def _pad(a: np.ndarray, n: int) -> np.ndarray:
+    if len(a) >= n:
+        return a[:n]
+    fill = np.full((n - len(a),) + a.shape[1:], np.nan)
+    return np.concatenate([a, fill])
+
+
+def _dataset(problem, output_names, records, opt, algo_name, settings, seed, pop_size) -> xr.Dataset:
+    names = list(problem.space.names)
+    if opt is None or len(opt) == 0:  # pragma: no cover - pymoo returns the least infeasible
+        raise RuntimeError("pymoo returned no solution")
+    P, OUT, CV, F = opt.get("P", "OUT", "CV", "F")
+    order = np.lexsort(np.asarray(F, dtype=float).T[::-1])  # sort the front by objective 1, 2, ...
+    P, OUT, CV = np.asarray(P, float)[order], np.asarray(OUT, float)[order], np.asarray(CV, float).reshape(-1)[order]
+    variables: dict[str, tuple] = {}
+    for j, n in enumerate(names):
+        variables[n] = (("solution",), P[:, j])
+    for j, n in enumerate(output_names):
+        variables[n] = (("solution",), OUT[:, j])
+    variables["cv"] = (("solution",), CV)
+    hist_dims = ("generation", "individual")
+    HP = np.stack([_pad(r["P"], pop_size) for r in records])
+    HO = np.stack([_pad(r["OUT"], pop_size) for r in records])
+    HC = np.stack([_pad(r["CV"], pop_size) for r in records])
+    for j, n in enumerate(names):
+        variables[HISTORY_PREFIX + n] = (hist_dims, HP[:, :, j])
+    for j, n in enumerate(output_names):
+        variables[HISTORY_PREFIX + n] = (hist_dims, HO[:, :, j])
+    variables[HISTORY_PREFIX + "cv"] = (hist_dims, HC)
+    variables["n_evals"] = (("generation",), np.array([r["n_eval"] for r in records], dtype=np.int64))
+    feasible = bool(np.all(CV <= 0.0))
+    n_evals = records[-1]["n_eval"]
+    message = (
+        f"{len(records)} generations, {n_evals} evaluations; {len(CV)} "
+        f"{'Pareto-optimal solutions' if algo_name == 'nsga2' else 'best solution'}"
+        + ("" if feasible else f"; infeasible (least constraint violation {CV.min():.3g})")
+    )
+    cv_attrs = {"units": "", "long_name": "pymoo constraint violation sum_j max(0, g_j / scale_j)", "role": "diagnostic"}
+    return build_dataset(
+        problem,
+        variables,
+        coords={
+            "solution": np.arange(len(CV)),
+            "generation": np.arange(1, len(records) + 1),
+            "individual": np.arange(pop_size),
+        },
+        algorithm=algo_name,
+        settings=settings,
+        seed=seed,
+        converged=feasible,
+        message=message,
+        outputs=output_names,
+        attrs={
+            "cv": cv_attrs,
+            HISTORY_PREFIX + "cv": {**cv_attrs, "long_name": cv_attrs["long_name"] + " (population history)"},
+            "n_evals": {"units": "", "long_name": "cumulative number of evaluations", "role": "diagnostic"},
+        },
+    )
