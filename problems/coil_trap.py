@@ -1,0 +1,313 @@
+"""Design problems on two-loop chip traps for a levitated perfect diamagnet.
+
+Geometry: the concentric chip trap of the paper (two coaxial loops in the plane z = 0,
+inner and outer radius, opposite currents) levitating a niobium microsphere (perfect
+diamagnet, paper section 5.2: radius 5 um, mass 4.487e-12 kg) on the axis above the chip.
+
+(a) `levitation_problem`: choose the two currents (optionally the two radii) so that the
+    sphere levitates stably at a target height with every trap frequency above a floor, at
+    the least total current. The equilibrium height is found inside `evaluate` and
+    differentiated implicitly, so gradients of the height and of the trap frequencies with
+    respect to the design go through the equilibrium itself.
+(b) `pareto_problem`: NSGA-II trade-off of the lowest trap frequency (max) against the total
+    current (min) and the trap depth, the energy barrier to escape (max), over the currents
+    and radii of the concentric trap.
+
+`COIL_TRAP` and `COIL_TRAP_PARETO` are the command-line entries (`invdesign run coil-trap`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import invdesign  # noqa: F401  (x64)
+from invdesign.cli import ProblemEntry
+from invdesign.fields import Loops
+from invdesign.levitation import Sphere, axial_equilibrium, energy_hessian, escape_barrier
+from invdesign.optimize import (
+    Constraint,
+    DesignProblem,
+    DesignSpace,
+    Objective,
+    Parameter,
+    genetic_search,
+    gradient_search,
+)
+
+__all__ = [
+    "PAPER_SPHERE",
+    "concentric_loops",
+    "trap_outputs",
+    "levitation_problem",
+    "pareto_problem",
+    "COIL_TRAP",
+    "COIL_TRAP_PARETO",
+]
+
+PAPER_SPHERE = dict(radius=5e-6, mass=4.487e-12)
+"""The niobium sphere of the paper's concentric trap (section 5.2)."""
+
+UM = 1e-6
+MIN_RADIUS_GAP = 1e-6
+"""The outer loop radius exceeds the inner one by at least this (m)."""
+
+
+def concentric_loops(current_inner, current_outer, inner_radius=6e-6, outer_radius=9e-6):
+    """Two coaxial loops in z = 0 with opposite currents (magnitudes given, in A)."""
+    radius = jnp.stack([jnp.asarray(inner_radius, float), jnp.asarray(outer_radius, float)])
+    current = jnp.stack([jnp.asarray(current_inner, float), -jnp.asarray(current_outer, float)])
+    return Loops(radius=radius, current=current, center=jnp.zeros(3), normal=jnp.array([0.0, 0.0, 1.0]))
+
+
+def _signed_frequency(stiffness, mass):
+    """sign(k) sqrt(|k| / m) / (2 pi): negative for an unstable direction, smooth across 0."""
+    return jnp.sign(stiffness) * jnp.sqrt(jnp.abs(stiffness) / mass) / (2.0 * math.pi)
+
+
+def trap_outputs(loops, sphere, z_min, z_max, with_barrier=False, barrier_grid=48):
+    """Equilibrium on the axis and its figures of merit (pure JAX, vmappable).
+
+    **Returns:** dict with `height` (m), `found` (1/0), `freq_axial`, `freq_radial`,
+    `freq_min` (Hz, signed: negative means unstable), `clearance` (m, distance from the
+    sphere surface to the nearest wire), and `depth` (J, if `with_barrier`).
+    """
+    z_eq, found = axial_equilibrium(loops, sphere, z_min, z_max)
+    x_eq = jnp.stack([0.0, 0.0, z_eq])
+    h = energy_hessian(x_eq, loops, sphere)
+    f_z = _signed_frequency(h[2, 2], sphere.mass)
+    f_r = _signed_frequency(h[0, 0], sphere.mass)
+    out = {
+        "height": z_eq,
+        "found": jnp.asarray(found, float),
+        "freq_axial": f_z,
+        "freq_radial": f_r,
+        "freq_min": jnp.minimum(f_z, f_r),
+        "clearance": loops.distance_to_wire(x_eq) - sphere.radius,
+    }
+    if with_barrier:
+        r_out = jnp.max(loops.radius)
+        out["depth"] = escape_barrier(loops, sphere, z_eq, r_max=2.0 * r_out, z_min=-r_out,
+                                      z_max=z_max, n=barrier_grid)
+    return out
+
+
+def levitation_problem(target_height=4e-6, freq_floor=300.0, height_tol=20e-9, k=1.0,
+                       free_radii=False, sphere=PAPER_SPHERE):
+    """(a) Least-current currents (and radii) for stable levitation at a target height.
+
+    **Arguments:**
+
+    - `target_height`: wanted equilibrium height of the sphere centre above the chip (m).
+    - `freq_floor`: every trap frequency must be at least this (Hz).
+    - `height_tol`: accepted |height - target| (m).
+    - `k`: 1 for a perfect diamagnet (chi = -1), 3/2 for a Meissner-state sphere.
+    - `free_radii`: also design the inner and outer loop radii.
+    - `sphere`: dict with the sphere's `radius` (m) and `mass` (kg).
+
+    **Returns:** a `DesignProblem` with objective `current` (A, min) and constraints
+    `height_error`, `freq_margin`, `no_equilibrium`, `wire_gap` (all `<= 0`).
+    """
+    particle = Sphere(radius=sphere["radius"], mass=sphere["mass"], k=k)
+    params = [
+        Parameter("current_inner", 1e-3, 0.2, "A", "inner loop current", log=True, initial=0.038),
+        Parameter("current_outer", 1e-3, 0.2, "A", "outer loop current (opposite sense)", log=True,
+                  initial=0.038),
+    ]
+    if free_radii:
+        params += [
+            Parameter("inner_radius", 3e-6, 12e-6, "m", "inner loop radius", initial=6e-6),
+            Parameter("outer_radius", 6e-6, 20e-6, "m", "outer loop radius", initial=9e-6),
+        ]
+    z_min, z_max = 0.2 * UM, 20 * UM
+
+    def evaluate(p):
+        a_in = p.get("inner_radius", 6e-6)
+        a_out = p.get("outer_radius", 9e-6)
+        loops = concentric_loops(p["current_inner"], p["current_outer"], a_in, a_out)
+        out = trap_outputs(loops, particle, z_min, z_max)
+        res = {
+            "current": p["current_inner"] + p["current_outer"],
+            "height_error": ((out["height"] - target_height) / height_tol) ** 2 - 1.0,
+            "freq_margin": 1.0 - out["freq_min"] / freq_floor,
+            "no_equilibrium": 0.5 - out["found"],
+            "wire_gap": -out["clearance"] / UM,
+        }
+        if free_radii:
+            res["radius_order"] = (a_in + MIN_RADIUS_GAP - a_out) / UM
+        res.update({k_: v for k_, v in out.items() if k_ != "found"})
+        return res
+
+    cons = [
+        Constraint("height_error", "", "((height - target) / tol)^2 - 1"),
+        Constraint("freq_margin", "", "1 - f_min / f_floor"),
+        Constraint("no_equilibrium", "", "0.5 - found (no stable equilibrium on the axis)"),
+        Constraint("wire_gap", "um", "minus the gap between sphere surface and wire"),
+    ]
+    if free_radii:
+        cons.append(Constraint("radius_order", "um", "inner radius + 1 um - outer radius"))
+    return DesignProblem(
+        "coil-trap",
+        DesignSpace(params),
+        evaluate,
+        objectives=[Objective("current", "min", "A", "total current |I_in| + |I_out|", scale=0.05)],
+        constraints=cons,
+        description=(f"concentric chip trap: levitate a {sphere['radius'] / UM:g} um sphere "
+                     f"({sphere['mass']:.4g} kg, k={k}) at z = {target_height / UM:g} um "
+                     f"+- {height_tol * 1e9:g} nm with all trap frequencies >= {freq_floor:g} Hz "
+                     f"at least current"),
+    )
+
+
+def pareto_problem(k=1.0, sphere=PAPER_SPHERE, barrier_grid=40):
+    """(b) Pareto front: lowest trap frequency (max) vs current (min) vs trap depth (max).
+
+    Design: the two currents and the two radii of the concentric trap. Constraints: a
+    stable equilibrium on the axis exists, the sphere clears the wires, inner < outer.
+    """
+    particle = Sphere(radius=sphere["radius"], mass=sphere["mass"], k=k)
+    params = [
+        Parameter("current_inner", 5e-3, 0.1, "A", "inner loop current", log=True),
+        Parameter("current_outer", 5e-3, 0.1, "A", "outer loop current (opposite sense)", log=True),
+        Parameter("inner_radius", 3e-6, 12e-6, "m", "inner loop radius"),
+        Parameter("outer_radius", 8e-6, 20e-6, "m", "outer loop radius"),
+    ]
+    z_min, z_max = 0.2 * UM, 30 * UM
+
+    def evaluate(p):
+        loops = concentric_loops(p["current_inner"], p["current_outer"], p["inner_radius"],
+                                 p["outer_radius"])
+        out = trap_outputs(loops, particle, z_min, z_max, with_barrier=True,
+                           barrier_grid=barrier_grid)
+        return {
+            "freq_min": out["freq_min"],
+            "current": p["current_inner"] + p["current_outer"],
+            "depth": out["depth"],
+            "no_equilibrium": 0.5 - out["found"],
+            "wire_gap": -out["clearance"] / UM,
+            "radius_order": (p["inner_radius"] + MIN_RADIUS_GAP - p["outer_radius"]) / UM,
+            "height": out["height"],
+            "freq_axial": out["freq_axial"],
+            "freq_radial": out["freq_radial"],
+        }
+
+    return DesignProblem(
+        "coil-trap-pareto",
+        DesignSpace(params),
+        evaluate,
+        objectives=[
+            Objective("freq_min", "max", "Hz", "lowest trap frequency", scale=100.0),
+            Objective("current", "min", "A", "total current |I_in| + |I_out|", scale=0.05),
+            Objective("depth", "max", "J", "trap depth (lowest escape barrier)", scale=1e-17),
+        ],
+        constraints=[
+            Constraint("no_equilibrium", "", "0.5 - found"),
+            Constraint("wire_gap", "um", "minus the gap between sphere surface and wire"),
+            Constraint("radius_order", "um", "inner radius + 1 um - outer radius"),
+        ],
+        description="concentric chip trap: Pareto front of trap frequency, current and trap depth",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# command-line entries
+
+
+def _final_row(ds):
+    """The final design: last iteration (gradient) or the best / first Pareto solution."""
+    if "iteration" in ds.dims:
+        return ds.isel(iteration=-1)
+    return ds.isel(solution=0)
+
+
+def _fmt(ds, name, value):
+    from invdesign.plot import display_scale
+
+    units = ds[name].attrs.get("units", "")
+    factor, unit = display_scale([value], units)
+    return f"{value * factor:.6g} {unit}".rstrip()
+
+
+def summary_table(ds) -> str:
+    """A plain-text table of the final design and its figures of merit."""
+    import json
+
+    row = _final_row(ds)
+    names = (json.loads(ds.attrs["parameters"]) + json.loads(ds.attrs["objectives"])
+             + json.loads(ds.attrs["constraints"]) + json.loads(ds.attrs.get("outputs", "[]")))
+    seen, lines = set(), []
+    width = max(len(n) for n in names)
+    lines.append(f"{ds.attrs['problem']} ({ds.attrs['algorithm']}, converged={ds.attrs.get('converged', '')})")
+    lines.append(ds.attrs.get("description", ""))
+    for name in names:
+        if name in seen or name not in row:
+            continue
+        seen.add(name)
+        val = row[name].values
+        if val.ndim:
+            continue
+        role = ds[name].attrs.get("role", "")
+        lines.append(f"  {name:<{width}}  {_fmt(ds, name, float(val)):>18}   {role}")
+    if "solution" in ds.dims:
+        lines.append(f"  ({ds.sizes['solution']} solutions on dim 'solution'; the first is shown)")
+    return "\n".join(lines)
+
+
+def _run_coil_trap(method, seed=0, quick=False, progress=True):
+    problem = levitation_problem()
+    if method == "gradient":
+        return gradient_search(problem, method="lbfgs", max_iter=60 if quick else 300,
+                               outer_iters=4 if quick else 20, seed=seed, progress=progress)
+    return genetic_search(problem, algorithm="ga", pop_size=24 if quick else 64,
+                          n_gen=5 if quick else 60, seed=seed, progress=progress)
+
+
+def _plot_coil_trap(ds, out_dir):
+    from invdesign.plot import plot_history, plot_pareto
+
+    out_dir = Path(out_dir)
+    if "iteration" in ds.dims:
+        return [plot_history(ds, out_dir / "coil-trap-history.png")]
+    return [plot_pareto(ds, out_dir / "coil-trap-population.png", "current", "freq_min",
+                        color="height")]
+
+
+def _run_pareto(method, seed=0, quick=False, progress=True):
+    problem = pareto_problem()
+    return genetic_search(problem, algorithm="nsga2", pop_size=24 if quick else 80,
+                          n_gen=4 if quick else 60, seed=seed, progress=progress)
+
+
+def _plot_pareto(ds, out_dir):
+    from invdesign.plot import plot_pareto
+
+    out_dir = Path(out_dir)
+    return [
+        plot_pareto(ds, out_dir / "coil-trap-pareto-freq-current.png", "current", "freq_min",
+                    color="depth"),
+        plot_pareto(ds, out_dir / "coil-trap-pareto-depth-current.png", "current", "depth",
+                    color="freq_min"),
+    ]
+
+
+COIL_TRAP = ProblemEntry(
+    name="coil-trap",
+    description="least-current concentric chip trap levitating a 5 um sphere at 4 um, f >= 300 Hz",
+    methods=("gradient", "genetic"),
+    run=_run_coil_trap,
+    plot=_plot_coil_trap,
+    summary=summary_table,
+)
+
+COIL_TRAP_PARETO = ProblemEntry(
+    name="coil-trap-pareto",
+    description="NSGA-II: trap frequency vs current vs trap depth of the concentric chip trap",
+    methods=("genetic",),
+    run=_run_pareto,
+    plot=_plot_pareto,
+    summary=summary_table,
+)
