@@ -191,6 +191,8 @@ class Loops(eqx.Module):
         """Distance (m) from each point to the nearest wire, shape ``points.shape[:-1]``."""
         pts = jnp.asarray(points, dtype=float)
         _, _, z, _, s = _frame(pts, self.center, self.normal, self.radius.ndim)
-        d2 = (jnp.sqrt(s) - self.radius) ** 2 + z * z
+        pos = s > 0.0  # sqrt has no derivative at the axis: keep gradients finite there
+        r = jnp.where(pos, jnp.sqrt(jnp.where(pos, s, 1.0)), 0.0)
+        d2 = (r - self.radius) ** 2 + z * z
         d2 = d2.reshape(d2.shape[: pts.ndim - 1] + (-1,))
         return jnp.sqrt(jnp.min(d2, axis=-1))

@@ -1,0 +1,110 @@
+"""Coil-trap design problems: the equilibrium and its frequencies against an independent
+on-axis calculation (mpmath), implicit gradients against central differences, CLI run."""
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+
+import invdesign  # noqa: F401
+from invdesign.cli import available_problems, main
+from invdesign.constants import G0, MU0
+from invdesign.optimize import results
+from problems.coil_trap import PAPER_SPHERE, levitation_problem, pareto_problem
+
+mp.mp.dps = 40
+
+
+def onaxis_reference(i_in, i_out, a_in, a_out, k, radius, mass):
+    """Equilibrium height and stiffnesses from the textbook on-axis loop field only."""
+    V = mp.mpf(4) / 3 * mp.pi * mp.mpf(radius) ** 3
+    mu0 = mp.mpf(MU0)
+
+    def bz(z):
+        return sum(mu0 * mp.mpf(i) * mp.mpf(a) ** 2 / (2 * (mp.mpf(a) ** 2 + z**2) ** 1.5)
+                   for i, a in ((i_in, a_in), (-i_out, a_out)))
+
+    def du(z):  # dU/dz on the axis (B_r = 0 there)
+        return mp.mpf(mass) * G0 + k * V * bz(z) * mp.diff(bz, z) / mu0
+
+    # the stable crossing of dU/dz from - to + between 1 and 10 um
+    zs = [mp.mpf(t) * 1e-7 for t in range(10, 100)]
+    for z0, z1 in zip(zs[:-1], zs[1:]):
+        if du(z0) < 0 < du(z1):
+            z = mp.findroot(du, (z0, z1), solver="anderson")
+            break
+    b, b1, b2 = bz(z), mp.diff(bz, z), mp.diff(bz, z, 2)
+    kz = k * V * (b1**2 + b * b2) / mu0
+    kr = k * V * (b1**2 / 2 - b * b2) / (2 * mu0)
+    return float(z), float(kz), float(kr)
+
+
+@pytest.mark.parametrize("k", [1.0, 1.5])
+def test_equilibrium_and_frequencies_against_onaxis_reference(k):
+    problem = levitation_problem(k=k)
+    out = jax.jit(problem.evaluate)({"current_inner": 0.038, "current_outer": 0.038})
+    z, kz, kr = onaxis_reference(0.038, 0.038, 6e-6, 9e-6, k, PAPER_SPHERE["radius"], PAPER_SPHERE["mass"])
+    m = PAPER_SPHERE["mass"]
+    assert float(out["height"]) == pytest.approx(z, rel=1e-10)
+    assert float(out["freq_axial"]) == pytest.approx(math.sqrt(kz / m) / (2 * math.pi), rel=1e-8)
+    assert float(out["freq_radial"]) == pytest.approx(math.sqrt(kr / m) / (2 * math.pi), rel=1e-8)
+    # the paper (Fig. 3): a single stable point on the axis close to z = 3 um
+    assert 2.5e-6 < float(out["height"]) < 4.5e-6
+
+
+def _fd(f, x, name, h):
+    xp, xm = dict(x), dict(x)
+    xp[name] = x[name] + h
+    xm[name] = x[name] - h
+    return (f(xp) - f(xm)) / (2 * h)
+
+
+@pytest.mark.parametrize("output", ["height", "freq_min", "freq_axial"])
+def test_gradients_through_the_equilibrium(output):
+    problem = levitation_problem(free_radii=True)
+    x = {"current_inner": 0.041, "current_outer": 0.037, "inner_radius": 6.2e-6, "outer_radius": 9.1e-6}
+    f = jax.jit(lambda p: problem.evaluate(p)[output])
+    grad = jax.jit(jax.grad(lambda p: problem.evaluate(p)[output]))(x)
+    steps = {"current_inner": 1e-6, "current_outer": 1e-6, "inner_radius": 1e-10, "outer_radius": 1e-10}
+    for name, h in steps.items():
+        fd = float(_fd(lambda p: f(p), x, name, h))
+        assert float(grad[name]) == pytest.approx(fd, rel=2e-6), name
+
+
+def test_pareto_problem_vectorized_matches_single():
+    problem = pareto_problem(barrier_grid=24)
+    X = problem.space.sample(1, 6)
+    batch = problem.evaluate_batch(X, check=False)
+    one = jax.jit(problem.evaluate)({n: X[n][2] if isinstance(X, dict) else X[2, i]
+                                     for i, n in enumerate(problem.space.names)})
+    for key in ("freq_min", "current", "depth", "height"):
+        assert float(batch[key][2]) == pytest.approx(float(one[key]), rel=1e-12, abs=1e-30)
+
+
+def test_cli_lists_and_runs_quick(tmp_path, capsys):
+    assert {"coil-trap", "coil-trap-pareto"} <= set(available_problems())
+    assert main(["list"]) == 0
+    assert "coil-trap" in capsys.readouterr().out
+    out = tmp_path / "run"
+    assert main(["run", "coil-trap", "--quick", "--out", str(out), "--no-progress"]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert "coil-trap-gradient.nc" in files and any(f.endswith(".png") for f in files)
+    ds = results.load(out / "coil-trap-gradient.nc")
+    assert ds.attrs["problem"] == "coil-trap"
+    assert json.loads(ds.attrs["parameters"]) == ["current_inner", "current_outer"]
+    assert ds["current"].attrs["units"] == "A"
+    # the quick run starts at the paper's 38 mA and moves towards the 4 um target
+    assert abs(float(ds["height"][-1]) - 4e-6) < abs(float(ds["height"][0]) - 4e-6)
+    assert main(["show", str(out / "coil-trap-gradient.nc")]) == 0
+    assert "current_inner" in capsys.readouterr().out
+
+
+def test_cli_bad_arguments(capsys):
+    assert main(["run", "no-such-problem"]) == 2
+    assert "unknown problem" in capsys.readouterr().err
+    assert main(["show", "/nonexistent/file.nc"]) == 2
+    assert "FILE" in capsys.readouterr().err
