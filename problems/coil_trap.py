@@ -91,8 +91,11 @@ def trap_outputs(loops, sphere, z_min, z_max, with_barrier=False, barrier_grid=4
     }
     if with_barrier:
         r_out = jnp.max(loops.radius)
-        out["depth"] = escape_barrier(loops, sphere, z_eq, r_max=2.0 * r_out, z_min=-r_out,
-                                      z_max=z_max, n=barrier_grid)
+        depth = escape_barrier(loops, sphere, z_eq, r_max=2.0 * r_out, z_min=-r_out,
+                               z_max=z_max, n=barrier_grid)
+        # no exit reachable without the sphere touching a wire: count it as no depth at all
+        # (touching a conductor is a loss, not confinement)
+        out["depth"] = jnp.where(jnp.isfinite(depth), depth, 0.0)
     return out
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -34,21 +33,32 @@ from .results import HISTORY_PREFIX, build_dataset
 
 __all__ = ["genetic_search", "PymooProblem"]
 
-_BATCH_CACHE: "weakref.WeakKeyDictionary[DesignProblem, Callable]" = weakref.WeakKeyDictionary()
+
+class _UnitBatch:
+    """Jitted `Z (n, d) -> (P (n, d), OUT (n, k))` over a population, cached per problem.
+
+    Returning two matrices (not dicts) makes one device-to-host transfer each; the output
+    names (`self.names`) are recorded while tracing.
+    """
+
+    def __init__(self, problem: DesignProblem):
+        self.problem = problem
+        self.names: list[str] | None = None
+        self.fn = jax.jit(jax.vmap(self._one))
+
+    def _one(self, z):
+        params = self.problem.space.from_unit(z)
+        out = self.problem._traced_evaluate(params)  # ordered: objectives, constraints, extras
+        self.names = list(out)
+        return self.problem.space.to_vector(params), jnp.stack(list(out.values()))
 
 
-def _unit_batch_fn(problem: DesignProblem) -> Callable:
-    """Jitted `Z (n, d) -> (params, outputs)` over a population, cached per problem."""
-    fn = _BATCH_CACHE.get(problem)
-    if fn is None:
-
-        def one(z):
-            params = problem.space.from_unit(z)
-            return params, problem._traced_evaluate(params)
-
-        fn = jax.jit(jax.vmap(one))
-        _BATCH_CACHE[problem] = fn
-    return fn
+def _unit_batch(problem: DesignProblem) -> _UnitBatch:
+    """The problem's `_UnitBatch`, created once and cached on the problem."""
+    batch = problem._jit_cache.get("genetic")
+    if batch is None:
+        batch = problem._jit_cache["genetic"] = _UnitBatch(problem)
+    return batch
 
 
 class _VectorizedEvaluator:
@@ -57,25 +67,23 @@ class _VectorizedEvaluator:
     def __init__(self, problem: DesignProblem, batch_size: int):
         self.problem = problem
         self.batch_size = int(batch_size)
-        self.fn = _unit_batch_fn(problem)
+        self.batch = _unit_batch(problem)
 
     def __call__(self, Z: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         n, b = len(Z), self.batch_size
-        params: list[dict] = []
-        outputs: list[dict] = []
+        Ps, Os = [], []
         for start in range(0, n, b):
-            chunk = Z[start : start + b]
+            chunk = np.asarray(Z[start : start + b], dtype=float)
             m = len(chunk)
             if m < b:  # pad by repeating the last row: fixed shape, one compile
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - m, axis=0)])
-            p, o = jax.device_get(self.fn(jnp.asarray(chunk)))
-            params.append({k: np.asarray(v)[:m] for k, v in p.items()})
-            outputs.append({k: np.asarray(v)[:m] for k, v in o.items()})
-        return _concat(params), _concat(outputs)
-
-
-def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            P, O = self.batch.fn(chunk)
+            Ps.append(np.asarray(P)[:m])
+            Os.append(np.asarray(O)[:m])
+        P, O = np.concatenate(Ps), np.concatenate(Os)
+        params = {k: P[:, j] for j, k in enumerate(self.problem.space.names)}
+        outputs = {k: O[:, j] for j, k in enumerate(self.batch.names)}
+        return params, outputs
 
 
 def _call_elementwise(problem: DesignProblem, row: dict[str, float]) -> dict[str, float]:
@@ -261,7 +269,14 @@ def genetic_search(
         algo.setup(pm_problem, termination=("n_gen", int(n_gen)), seed=int(seed), verbose=False)
         records = []
         bar = stack.enter_context(
-            tqdm(total=int(n_gen), desc=f"{algo_name} {problem.name}", unit="gen", disable=not progress, delay=2.0, leave=False)
+            tqdm(
+                total=int(n_gen),
+                desc=f"{algo_name} {problem.name}",
+                unit="gen",
+                disable=not progress,
+                delay=2.0,
+                leave=False,
+            )
         )
         while algo.has_next():
             infills = algo.ask()
@@ -275,7 +290,12 @@ def genetic_search(
 
 def _snapshot(pop: Population, n_eval: int) -> dict[str, np.ndarray]:
     P, OUT, CV = pop.get("P", "OUT", "CV")
-    return {"P": np.asarray(P, dtype=float), "OUT": np.asarray(OUT, dtype=float), "CV": np.asarray(CV, dtype=float).reshape(-1), "n_eval": n_eval}
+    return {
+        "P": np.asarray(P, dtype=float),
+        "OUT": np.asarray(OUT, dtype=float),
+        "CV": np.asarray(CV, dtype=float).reshape(-1),
+        "n_eval": n_eval,
+    }
 
 
 def _pad(a: np.ndarray, n: int) -> np.ndarray:

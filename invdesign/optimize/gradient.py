@@ -18,7 +18,6 @@ relative change of `L` <= `rtol`) and the complementarity measure
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,12 +77,9 @@ def _optimizer(method: str, learning_rate: Any) -> optax.GradientTransformationE
     raise ValueError(f"method must be 'adam' or 'lbfgs', got {method!r}")
 
 
-_CHUNK_CACHE: "weakref.WeakKeyDictionary[DesignProblem, dict]" = weakref.WeakKeyDictionary()
-
-
 def _chunk_runner(problem: DesignProblem, method: str, learning_rate: Any):
     """The jitted chunk runner for (problem, method, learning_rate), cached per problem."""
-    per_problem = _CHUNK_CACHE.setdefault(problem, {})
+    per_problem = problem._jit_cache.setdefault("gradient", {})
     try:
         key = (method, learning_rate)
         hash(key)
@@ -251,7 +247,7 @@ def gradient_search(
                 iteration += n_keep
                 bar.update(n_keep)
                 last = jax.tree_util.tree_map(lambda a: a[-1], rec)
-                bar.set_postfix(L=f"{float(last['lagrangian']):.4g}", grad=f"{float(last['grad_norm']):.2g}")
+                bar.set_postfix(L=f"{float(last['lagrangian']):.4g}", grad=f"{float(last['grad_norm']):.2g}", refresh=False)
                 if bool(last["conv"]):
                     inner_converged = True
                     break
@@ -287,7 +283,9 @@ def gradient_search(
         "method": method,
         "x0": None if x0 is None else (x0 if isinstance(x0, str) else {k: float(v) for k, v in x0.items()}),
         "max_iter": int(max_iter),
-        "learning_rate": learning_rate if learning_rate is None or isinstance(learning_rate, (int, float)) else repr(learning_rate),
+        "learning_rate": (
+            learning_rate if learning_rate is None or isinstance(learning_rate, (int, float)) else repr(learning_rate)
+        ),
         "tol": float(tol),
         "rtol": float(rtol),
         "weights": dict(zip(problem.objective_names, w.tolist())),
@@ -321,15 +319,16 @@ def _dataset(problem, chunks, extra, method, converged, message, seed, settings)
     variables["outer"] = (dims, np.concatenate(extra["outer"]).astype(np.int64))
     variables["penalty"] = (dims, np.concatenate(extra["penalty"]))
     coords: dict[str, Any] = {"iteration": np.arange(n_iter)}
-    attrs = {
-        "max_violation": {"units": "", "long_name": "max(0, max_j g_j / scale_j)", "role": "diagnostic"},
-        "lagrangian": {"units": "", "long_name": "augmented Lagrangian (scaled)", "role": "diagnostic"},
-        "scalarized_objective": {"units": "", "long_name": "scalarised objective sum_i w_i sign_i f_i / scale_i", "role": "diagnostic"},
-        "grad_norm": {"units": "", "long_name": "norm of the Lagrangian gradient in unconstrained coordinates", "role": "diagnostic"},
-        "outer": {"units": "", "long_name": "augmented-Lagrangian outer iteration", "role": "diagnostic"},
-        "penalty": {"units": "", "long_name": "augmented-Lagrangian penalty mu", "role": "diagnostic"},
-        "multiplier": {"units": "", "long_name": "Lagrange multiplier estimate of the scaled constraint", "role": "diagnostic"},
+    long_names = {
+        "max_violation": "max(0, max_j g_j / scale_j)",
+        "lagrangian": "augmented Lagrangian (scaled)",
+        "scalarized_objective": "scalarised objective sum_i w_i sign_i f_i / scale_i",
+        "grad_norm": "norm of the Lagrangian gradient in unconstrained coordinates",
+        "outer": "augmented-Lagrangian outer iteration",
+        "penalty": "augmented-Lagrangian penalty mu",
+        "multiplier": "Lagrange multiplier estimate of the scaled constraint",
     }
+    attrs = {k: {"units": "", "long_name": v, "role": "diagnostic"} for k, v in long_names.items()}
     if problem.constraints:
         variables["multiplier"] = (("iteration", "constraint"), np.concatenate(extra["multiplier"]))
         coords["constraint"] = np.array(problem.constraint_names, dtype=object)

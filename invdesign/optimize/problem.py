@@ -200,6 +200,8 @@ class DesignProblem:
         self.constraints: tuple[Constraint, ...] = constraints
         self.elementwise = elementwise
         self.description = description
+        self._jit_cache: dict[Any, Any] = {}
+        """Compiled search kernels keyed by the driver (lives and dies with the problem)."""
 
     def __repr__(self) -> str:
         return (
@@ -212,6 +214,7 @@ class DesignProblem:
         state = dict(self.__dict__)
         state.pop("evaluate_one", None)
         state.pop("_batch_fn", None)
+        state["_jit_cache"] = {}
         return state
 
     # -- names -------------------------------------------------------------------------
@@ -370,6 +373,7 @@ class DesignProblem:
         """
         params = self.as_batch(X)
         out = self._batch_fn(params)
+        out = {k: out[k] for k in self.order_outputs(list(out))}  # jit returns sorted keys
         if check:
             self.check_finite({k: np.asarray(v) for k, v in out.items()}, {k: np.asarray(v) for k, v in params.items()})
         return out
@@ -383,7 +387,10 @@ class DesignProblem:
                 where = ""
                 if params is not None:
                     idx = np.unravel_index(np.argmax(bad), bad.shape) if bad.ndim else ()
-                    point = {n: float(np.asarray(v, dtype=float)[idx]) if np.ndim(v) else float(v) for n, v in params.items()}
+                    point = {
+                        n: float(np.asarray(v, dtype=float)[idx]) if np.ndim(v) else float(v)
+                        for n, v in params.items()
+                    }
                     where = f" at parameters {point}"
                 raise NonFiniteOutputError(
                     f"problem {self.name!r}: output {key!r} is not finite "
@@ -399,11 +406,20 @@ class DesignProblem:
 
     # -- minimisation form ---------------------------------------------------------------
     def objective_matrix(self, outputs: Mapping[str, Any]) -> Any:
-        """`sign * f / scale` for each objective, stacked on the last axis (to minimise)."""
-        return jnp.stack([o.sign * jnp.asarray(outputs[o.name]) / o.scale for o in self.objectives], axis=-1)
+        """`sign * f / scale` for each objective, stacked on the last axis (to minimise).
+
+        NumPy in, NumPy out (no JAX dispatch on the host); JAX arrays or tracers give JAX.
+        """
+        xp = _array_module(outputs)
+        return xp.stack([o.sign * xp.asarray(outputs[o.name]) / o.scale for o in self.objectives], axis=-1)
 
     def constraint_matrix(self, outputs: Mapping[str, Any]) -> Any:
         """`g / scale` for each constraint, stacked on the last axis (feasible when <= 0)."""
+        xp = _array_module(outputs)
         if not self.constraints:
-            return jnp.zeros(jnp.shape(outputs[self.objectives[0].name]) + (0,))
-        return jnp.stack([jnp.asarray(outputs[c.name]) / c.scale for c in self.constraints], axis=-1)
+            return xp.zeros(xp.shape(outputs[self.objectives[0].name]) + (0,))
+        return xp.stack([xp.asarray(outputs[c.name]) / c.scale for c in self.constraints], axis=-1)
+
+
+def _array_module(outputs: Mapping[str, Any]) -> Any:
+    return jnp if any(isinstance(v, jax.Array) for v in outputs.values()) else np

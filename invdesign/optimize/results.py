@@ -83,7 +83,13 @@ def variable_attrs(problem: DesignProblem, name: str) -> dict[str, Any]:
         }
     for o in problem.objectives:
         if o.name == name:
-            return {"units": o.units, "long_name": o.long_name or o.name, "role": "objective", "sense": o.sense, "scale": o.scale}
+            return {
+                "units": o.units,
+                "long_name": o.long_name or o.name,
+                "role": "objective",
+                "sense": o.sense,
+                "scale": o.scale,
+            }
     for c in problem.constraints:
         if c.name == name:
             return {
