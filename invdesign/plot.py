@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 __all__ = ["savefig", "plot_history", "plot_pareto", "display_scale"]
 
-_PREFIXES = [(1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""), (1e3, "k"), (1e6, "M")]
+_PREFIXES = [(1e-18, "a"), (1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""), (1e3, "k"), (1e6, "M")]
 
 
 def display_scale(values, units: str):

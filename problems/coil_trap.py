@@ -55,6 +55,17 @@ PAPER_SPHERE = dict(radius=5e-6, mass=4.487e-12)
 UM = 1e-6
 MIN_RADIUS_GAP = 1e-6
 """The outer loop radius exceeds the inner one by at least this (m)."""
+MIN_WIRE_GAP = 0.5e-6
+"""Smallest allowed gap between the sphere's surface and a wire at equilibrium (m)."""
+
+_OUTPUTS = {
+    "height": ("m", "equilibrium height of the sphere centre"),
+    "freq_axial": ("Hz", "axial trap frequency (negative: unstable)"),
+    "freq_radial": ("Hz", "radial trap frequency (negative: unstable)"),
+    "freq_min": ("Hz", "lowest trap frequency"),
+    "clearance": ("m", "gap between sphere surface and nearest wire"),
+    "depth": ("J", "trap depth (lowest escape barrier)"),
+}
 
 
 def concentric_loops(current_inner, current_outer, inner_radius=6e-6, outer_radius=9e-6):
@@ -138,10 +149,10 @@ def levitation_problem(target_height=4e-6, freq_floor=300.0, height_tol=20e-9, k
             "height_error": ((out["height"] - target_height) / height_tol) ** 2 - 1.0,
             "freq_margin": 1.0 - out["freq_min"] / freq_floor,
             "no_equilibrium": 0.5 - out["found"],
-            "wire_gap": -out["clearance"] / UM,
+            "wire_gap": MIN_WIRE_GAP - out["clearance"],
         }
         if free_radii:
-            res["radius_order"] = (a_in + MIN_RADIUS_GAP - a_out) / UM
+            res["radius_order"] = a_in + MIN_RADIUS_GAP - a_out
         res.update({k_: v for k_, v in out.items() if k_ != "found"})
         return res
 
@@ -149,10 +160,10 @@ def levitation_problem(target_height=4e-6, freq_floor=300.0, height_tol=20e-9, k
         Constraint("height_error", "", "((height - target) / tol)^2 - 1"),
         Constraint("freq_margin", "", "1 - f_min / f_floor"),
         Constraint("no_equilibrium", "", "0.5 - found (no stable equilibrium on the axis)"),
-        Constraint("wire_gap", "um", "minus the gap between sphere surface and wire"),
+        Constraint("wire_gap", "m", "0.5 um - gap between sphere surface and wire", scale=UM),
     ]
     if free_radii:
-        cons.append(Constraint("radius_order", "um", "inner radius + 1 um - outer radius"))
+        cons.append(Constraint("radius_order", "m", "inner radius + 1 um - outer radius", scale=UM))
     return DesignProblem(
         "coil-trap",
         DesignSpace(params),
@@ -163,14 +174,16 @@ def levitation_problem(target_height=4e-6, freq_floor=300.0, height_tol=20e-9, k
                      f"({sphere['mass']:.4g} kg, k={k}) at z = {target_height / UM:g} um "
                      f"+- {height_tol * 1e9:g} nm with all trap frequencies >= {freq_floor:g} Hz "
                      f"at least current"),
+        outputs=_OUTPUTS,
     )
 
 
 def pareto_problem(k=1.0, sphere=PAPER_SPHERE, barrier_grid=40):
     """(b) Pareto front: lowest trap frequency (max) vs current (min) vs trap depth (max).
 
-    Design: the two currents and the two radii of the concentric trap. Constraints: a
-    stable equilibrium on the axis exists, the sphere clears the wires, inner < outer.
+    Design: the two currents and the two radii of the concentric trap. Constraints: an
+    equilibrium on the axis exists and is stable in every direction, the sphere clears the
+    wires by 0.5 um, the outer radius exceeds the inner by 1 um.
     """
     particle = Sphere(radius=sphere["radius"], mass=sphere["mass"], k=k)
     params = [
@@ -191,8 +204,9 @@ def pareto_problem(k=1.0, sphere=PAPER_SPHERE, barrier_grid=40):
             "current": p["current_inner"] + p["current_outer"],
             "depth": out["depth"],
             "no_equilibrium": 0.5 - out["found"],
-            "wire_gap": -out["clearance"] / UM,
-            "radius_order": (p["inner_radius"] + MIN_RADIUS_GAP - p["outer_radius"]) / UM,
+            "unstable": -out["freq_min"],
+            "wire_gap": MIN_WIRE_GAP - out["clearance"],
+            "radius_order": p["inner_radius"] + MIN_RADIUS_GAP - p["outer_radius"],
             "height": out["height"],
             "freq_axial": out["freq_axial"],
             "freq_radial": out["freq_radial"],
@@ -209,10 +223,12 @@ def pareto_problem(k=1.0, sphere=PAPER_SPHERE, barrier_grid=40):
         ],
         constraints=[
             Constraint("no_equilibrium", "", "0.5 - found"),
-            Constraint("wire_gap", "um", "minus the gap between sphere surface and wire"),
-            Constraint("radius_order", "um", "inner radius + 1 um - outer radius"),
+            Constraint("unstable", "Hz", "minus the lowest trap frequency (stable: all > 0)", scale=10.0),
+            Constraint("wire_gap", "m", "0.5 um - gap between sphere surface and wire", scale=UM),
+            Constraint("radius_order", "m", "inner radius + 1 um - outer radius", scale=UM),
         ],
         description="concentric chip trap: Pareto front of trap frequency, current and trap depth",
+        outputs=_OUTPUTS,
     )
 
 

@@ -136,6 +136,8 @@ class DesignProblem:
     - `elementwise`: optional plain-Python function `dict[str, float] -> dict[str, float]`
       for expensive non-JAX evaluations; the genetic driver runs it through Dask.
     - `description`: free text.
+    - `outputs`: optional `{name: (units, long_name)}` for the extra (diagnostic) outputs of
+      `evaluate`, used for the attrs of their result variables.
 
     **Example:**
 
@@ -159,6 +161,7 @@ class DesignProblem:
         constraints: Sequence[Constraint | str] = (),
         elementwise: ElementwiseFn | None = None,
         description: str = "",
+        outputs: Mapping[str, tuple[str, str]] | None = None,
     ):
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
@@ -200,6 +203,11 @@ class DesignProblem:
         self.constraints: tuple[Constraint, ...] = constraints
         self.elementwise = elementwise
         self.description = description
+        self.outputs: dict[str, tuple[str, str]] = {}
+        for key, meta in dict(outputs or {}).items():
+            if not (isinstance(meta, tuple) and len(meta) == 2 and all(isinstance(t, str) for t in meta)):
+                raise ValueError(f"outputs[{key!r}] must be a (units, long_name) pair of strings, got {meta!r}")
+            self.outputs[key] = meta
         self._jit_cache: dict[Any, Any] = {}
         """Compiled search kernels keyed by the driver (lives and dies with the problem)."""
 

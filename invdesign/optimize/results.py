@@ -99,7 +99,8 @@ def variable_attrs(problem: DesignProblem, name: str) -> dict[str, Any]:
                 "scale": c.scale,
                 "feasible_when": "<= 0",
             }
-    return {"units": "", "long_name": name, "role": "output"}
+    units, long_name = getattr(problem, "outputs", {}).get(name, ("", name))
+    return {"units": units, "long_name": long_name, "role": "output"}
 
 
 def build_dataset(
