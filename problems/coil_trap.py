@@ -281,8 +281,9 @@ def _run_coil_trap(method, seed=0, quick=False, progress=True):
     if method == "gradient":
         return gradient_search(problem, method="lbfgs", max_iter=60 if quick else 300,
                                outer_iters=4 if quick else 20, seed=seed, progress=progress)
-    return genetic_search(problem, algorithm="ga", pop_size=24 if quick else 64,
-                          n_gen=5 if quick else 60, seed=seed, progress=progress)
+    # the +-20 nm height band is a thin feasible strip: the GA needs a large population
+    return genetic_search(problem, algorithm="ga", pop_size=24 if quick else 100,
+                          n_gen=5 if quick else 150, seed=seed, progress=progress)
 
 
 def _plot_coil_trap(ds, out_dir):

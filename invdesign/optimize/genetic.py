@@ -285,6 +285,10 @@ def genetic_search(
             records.append(_snapshot(algo.pop, algo.evaluator.n_eval))
             bar.update(1)
         opt = algo.result().opt
+        if opt is None or len(opt) == 0:
+            # no feasible individual: report the least infeasible one (converged = 0)
+            cv = np.asarray(algo.pop.get("CV"), dtype=float).reshape(-1)
+            opt = algo.pop[[int(np.argmin(cv))]]
     return _dataset(problem, pm_problem.output_names, records, opt, algo_name, settings, seed, int(pop_size))
 
 
@@ -307,8 +311,6 @@ def _pad(a: np.ndarray, n: int) -> np.ndarray:
 
 def _dataset(problem, output_names, records, opt, algo_name, settings, seed, pop_size) -> xr.Dataset:
     names = list(problem.space.names)
-    if opt is None or len(opt) == 0:  # pragma: no cover - pymoo returns the least infeasible
-        raise RuntimeError("pymoo returned no solution")
     P, OUT, CV, F = opt.get("P", "OUT", "CV", "F")
     order = np.lexsort(np.asarray(F, dtype=float).T[::-1])  # sort the front by objective 1, 2, ...
     P, OUT, CV = np.asarray(P, float)[order], np.asarray(OUT, float)[order], np.asarray(CV, float).reshape(-1)[order]

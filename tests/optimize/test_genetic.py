@@ -119,6 +119,20 @@ def test_constrained_ga_finds_active_constraint_optimum():
     np.testing.assert_allclose(ds.history_cv.values, np.maximum(0.0, ds.history_g.values / 10.0), rtol=1e-14)
 
 
+def test_infeasible_problem_reports_least_violation():
+    """g = 1 + x^2 > 0 everywhere: no feasible point; the answer is x = 0 with cv = 1."""
+    space = DesignSpace([Parameter("x", -1.0, 1.0, "m")])
+    problem = DesignProblem.from_functions(
+        "never", space, {"f": lambda p: p["x"]},
+        constraints={"g": (lambda p: 1.0 + p["x"] ** 2, Constraint("g", units="m^2"))},
+    )
+    ds = genetic_search(problem, pop_size=20, n_gen=30, seed=0, progress=False)
+    assert ds.sizes["solution"] == 1
+    assert ds.attrs["converged"] == 0 and "infeasible" in ds.attrs["message"]
+    assert float(ds.cv[0]) == pytest.approx(1.0, abs=1e-3)
+    assert float(ds.x[0]) == pytest.approx(0.0, abs=0.05)
+
+
 def test_seeds_reproducible():
     problem = _zdt1()
     a = genetic_search(problem, pop_size=20, n_gen=10, seed=5, progress=False)
