@@ -28,8 +28,8 @@ def dipole_field(points, moment, position=(0.0, 0.0, 0.0)):
 
     ```python
     >>> B = dipole_field(jnp.array([0.0, 0.0, 1.0]), moment=jnp.array([0.0, 0.0, 1.0]))
-    >>> float(B[2])  # mu0 / (2 pi) on the axis at 1 m
-    2.0000000000...e-07
+    >>> float(B[2])  # mu0 / (2 pi) on the axis at 1 m (CODATA mu0)
+    2.00000000108...e-07
     ```
     """
     v.check_vectors("points", points)

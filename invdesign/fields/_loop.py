@@ -127,8 +127,8 @@ def loop_field(points, radius, current, center=(0.0, 0.0, 0.0), normal=(0.0, 0.0
     ```python
     >>> import jax.numpy as jnp
     >>> B = loop_field(jnp.array([0.0, 0.0, 0.0]), radius=1e-3, current=1.0)
-    >>> float(B[2])  # mu0 I / (2 a)
-    0.0006283185307...
+    >>> float(B[2])  # mu0 I / (2 a), CODATA mu0
+    0.000628318531...
     ```
     """
     radius, current, center, normal, loop_shape = _prepare(points, radius, current, center, normal)

@@ -144,7 +144,8 @@ def equilibrium(loops: Loops, sphere: Sphere, x0, *, g=G0, method: str = "saddle
     ```python
     >>> from invdesign.levitation import concentric_trap, concentric_sphere
     >>> x = equilibrium(concentric_trap(), concentric_sphere(), jnp.array([0.0, 0.0, 3e-6]))
-    >>> float(x[2])  # about 3.7 um above the chip for k = 1
+    >>> round(float(x[2]) * 1e6, 4)  # um above the chip, k = 1
+    3.7141
     ```
     """
     check_types(loops, sphere)
@@ -203,6 +204,7 @@ def find_equilibria(loops: Loops, sphere: Sphere, starts, *, g=G0, method: str =
     >>> ds = find_equilibria(anti_helmholtz_trap(), anti_helmholtz_sphere(),
     ...                      jnp.array([[0, 0, -2e-7], [0, 0, 2e-7]]))
     >>> ds.position.sel(axis="z").values  # the centre, sagged by ~1e-10 m
+    array([-1.007...e-10])
     ```
     """
     check_types(loops, sphere)
