@@ -18,6 +18,7 @@ diamagnet, paper section 5.2: radius 5 um, mass 4.487e-12 kg) on the axis above 
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -42,10 +43,12 @@ from invdesign.optimize import (
 __all__ = [
     "PAPER_SPHERE",
     "concentric_loops",
+    "coaxial_loops",
     "trap_outputs",
     "levitation_problem",
     "pareto_problem",
     "COIL_TRAP",
+    "COIL_TRAP_ANTI_HELMHOLTZ",
     "COIL_TRAP_PARETO",
 ]
 
@@ -56,7 +59,8 @@ UM = 1e-6
 MIN_RADIUS_GAP = 1e-6
 """The outer loop radius exceeds the inner one by at least this (m)."""
 MIN_WIRE_GAP = 0.5e-6
-"""Smallest allowed gap between the sphere's surface and a wire at equilibrium (m)."""
+"""Smallest allowed gap between the 5 um sphere's surface and a wire at equilibrium (m);
+scaled with the sphere radius for other spheres."""
 
 _OUTPUTS = {
     "height": ("m", "equilibrium height of the sphere centre"),
@@ -110,67 +114,136 @@ def trap_outputs(loops, sphere, z_min, z_max, with_barrier=False, barrier_grid=4
     return out
 
 
-def levitation_problem(target_height=4e-6, freq_floor=300.0, height_tol=20e-9, k=1.0,
-                       free_radii=False, sphere=PAPER_SPHERE):
-    """(a) Least-current currents (and radii) for stable levitation at a target height.
+PAPER_SPHERE_AH = dict(radius=0.5e-6, mass=4.487e-15)
+"""The niobium sphere of the paper's anti-Helmholtz trap (section 5.1)."""
 
-    **Arguments:**
 
-    - `target_height`: wanted equilibrium height of the sphere centre above the chip (m).
-    - `freq_floor`: every trap frequency must be at least this (Hz).
-    - `height_tol`: accepted |height - target| (m).
-    - `k`: 1 for a perfect diamagnet (chi = -1), 3/2 for a Meissner-state sphere.
-    - `free_radii`: also design the inner and outer loop radii.
-    - `sphere`: dict with the sphere's `radius` (m) and `mass` (kg).
+def coaxial_loops(current_bottom, current_top, radius=1e-6, spacing=1e-6):
+    """Two loops of equal radius at z = -spacing/2 and +spacing/2, opposite currents."""
+    half = 0.5 * jnp.asarray(spacing, float)
+    a = jnp.asarray(radius, float)
+    center = jnp.stack([jnp.stack([0.0, 0.0, -half]), jnp.stack([0.0, 0.0, half])])
+    current = jnp.stack([jnp.asarray(current_bottom, float), -jnp.asarray(current_top, float)])
+    return Loops(radius=jnp.stack([a, a]), current=current, center=center,
+                 normal=jnp.array([0.0, 0.0, 1.0]))
 
-    **Returns:** a `DesignProblem` with objective `current` (A, min) and constraints
-    `height_error`, `freq_margin`, `no_equilibrium`, `wire_gap` (all `<= 0`).
-    """
-    particle = Sphere(radius=sphere["radius"], mass=sphere["mass"], k=k)
+
+def _concentric_design(free):
     params = [
         Parameter("current_inner", 1e-3, 0.2, "A", "inner loop current", log=True, initial=0.038),
         Parameter("current_outer", 1e-3, 0.2, "A", "outer loop current (opposite sense)", log=True,
                   initial=0.038),
     ]
-    if free_radii:
+    if free:
         params += [
             Parameter("inner_radius", 3e-6, 12e-6, "m", "inner loop radius", initial=6e-6),
             Parameter("outer_radius", 6e-6, 20e-6, "m", "outer loop radius", initial=9e-6),
         ]
-    z_min, z_max = 0.2 * UM, 20 * UM
+
+    def build(p):
+        a_in, a_out = p.get("inner_radius", 6e-6), p.get("outer_radius", 9e-6)
+        loops = concentric_loops(p["current_inner"], p["current_outer"], a_in, a_out)
+        extra = {"radius_order": a_in + MIN_RADIUS_GAP - a_out} if free else {}
+        return loops, (0.2 * UM, 20 * UM), extra
+
+    cons = [Constraint("radius_order", "m", "inner radius + 1 um - outer radius", scale=UM)] if free else []
+    return params, build, cons
+
+
+def _anti_helmholtz_design(free):
+    params = [
+        Parameter("current_bottom", 1e-3, 0.2, "A", "lower loop current", log=True, initial=0.030),
+        Parameter("current_top", 1e-3, 0.2, "A", "upper loop current (opposite sense)", log=True,
+                  initial=0.030),
+    ]
+    if free:
+        params += [
+            Parameter("radius", 0.5e-6, 3e-6, "m", "loop radius", initial=1e-6),
+            Parameter("spacing", 0.5e-6, 3e-6, "m", "distance between the loops", initial=1e-6),
+        ]
+
+    def build(p):
+        spacing = p.get("spacing", 1e-6)
+        loops = coaxial_loops(p["current_bottom"], p["current_top"], p.get("radius", 1e-6), spacing)
+        return loops, (-0.45 * spacing, 0.45 * spacing), {}
+
+    return params, build, []
+
+
+_GEOMETRIES = {
+    # name: (design builder, sphere, target height, frequency floor, height tolerance)
+    "concentric": (_concentric_design, PAPER_SPHERE, 4e-6, 300.0, 20e-9),
+    "anti-helmholtz": (_anti_helmholtz_design, PAPER_SPHERE_AH, 0.1e-6, 20e3, 5e-9),
+}
+
+
+def levitation_problem(geometry="concentric", target_height=None, freq_floor=None, height_tol=None,
+                       k=1.0, free_geometry=False, sphere=None):
+    """(a) Least-current currents (and geometry) for stable levitation at a target height.
+
+    **Arguments:**
+
+    - `geometry`: `"concentric"` (two loops in z = 0, the paper's 12/18 um chip trap; design
+      the two currents, and with `free_geometry` the two radii) or `"anti-helmholtz"` (two
+      equal loops at z = -+spacing/2, the paper's 2 um trap; design the two currents, and
+      with `free_geometry` the radius and the spacing).
+    - `target_height`: wanted equilibrium height of the sphere centre (m); default 4 um
+      above the chip (concentric) or 0.1 um above the mid-plane (anti-Helmholtz).
+    - `freq_floor`: every trap frequency must be at least this (Hz); default 300 Hz
+      (concentric) or 20 kHz (anti-Helmholtz).
+    - `height_tol`: accepted |height - target| (m); default 20 nm or 5 nm.
+    - `k`: 1 for a perfect diamagnet (chi = -1), 3/2 for a Meissner-state sphere.
+    - `free_geometry`: also design the loop geometry.
+    - `sphere`: dict with the sphere's `radius` (m) and `mass` (kg); default the paper's.
+
+    **Returns:** a `DesignProblem` with objective `current` (A, min) and constraints
+    `height_error`, `freq_margin`, `no_equilibrium`, `wire_gap` (and `radius_order`), all
+    `<= 0`. The equilibrium height is found inside `evaluate` and differentiated implicitly.
+    """
+    if geometry not in _GEOMETRIES:
+        raise ValueError(f"geometry must be one of {sorted(_GEOMETRIES)}, got {geometry!r}")
+    design, sphere0, target0, floor0, tol0 = _GEOMETRIES[geometry]
+    sphere = sphere0 if sphere is None else sphere
+    target_height = target0 if target_height is None else float(target_height)
+    freq_floor = floor0 if freq_floor is None else float(freq_floor)
+    height_tol = tol0 if height_tol is None else float(height_tol)
+    if not (freq_floor > 0 and height_tol > 0):
+        raise ValueError(f"freq_floor and height_tol must be > 0, got {freq_floor}, {height_tol}")
+    particle = Sphere(radius=sphere["radius"], mass=sphere["mass"], k=k)
+    params, build, geometry_cons = design(free_geometry)
+    currents = [q.name for q in params if q.units == "A"]
 
     def evaluate(p):
-        a_in = p.get("inner_radius", 6e-6)
-        a_out = p.get("outer_radius", 9e-6)
-        loops = concentric_loops(p["current_inner"], p["current_outer"], a_in, a_out)
+        loops, (z_min, z_max), extra = build(p)
         out = trap_outputs(loops, particle, z_min, z_max)
         res = {
-            "current": p["current_inner"] + p["current_outer"],
+            "current": sum(p[c] for c in currents),
             "height_error": ((out["height"] - target_height) / height_tol) ** 2 - 1.0,
             "freq_margin": 1.0 - out["freq_min"] / freq_floor,
             "no_equilibrium": 0.5 - out["found"],
-            "wire_gap": MIN_WIRE_GAP - out["clearance"],
+            "wire_gap": MIN_WIRE_GAP * sphere["radius"] / PAPER_SPHERE["radius"] - out["clearance"],
+            **extra,
         }
-        if free_radii:
-            res["radius_order"] = a_in + MIN_RADIUS_GAP - a_out
         res.update({k_: v for k_, v in out.items() if k_ != "found"})
         return res
 
+    gap = MIN_WIRE_GAP * sphere["radius"] / PAPER_SPHERE["radius"]
     cons = [
         Constraint("height_error", "", "((height - target) / tol)^2 - 1"),
         Constraint("freq_margin", "", "1 - f_min / f_floor"),
         Constraint("no_equilibrium", "", "0.5 - found (no stable equilibrium on the axis)"),
-        Constraint("wire_gap", "m", "0.5 um - gap between sphere surface and wire", scale=UM),
+        Constraint("wire_gap", "m", f"{gap / UM:g} um - gap between sphere surface and wire",
+                   scale=sphere["radius"] / 5),
+        *geometry_cons,
     ]
-    if free_radii:
-        cons.append(Constraint("radius_order", "m", "inner radius + 1 um - outer radius", scale=UM))
     return DesignProblem(
-        "coil-trap",
+        "coil-trap" if geometry == "concentric" else f"coil-trap-{geometry}",
         DesignSpace(params),
         evaluate,
-        objectives=[Objective("current", "min", "A", "total current |I_in| + |I_out|", scale=0.05)],
+        objectives=[Objective("current", "min", "A", "total current of the two loops",
+                              scale=0.05)],
         constraints=cons,
-        description=(f"concentric chip trap: levitate a {sphere['radius'] / UM:g} um sphere "
+        description=(f"{geometry} chip trap: levitate a {sphere['radius'] / UM:g} um sphere "
                      f"({sphere['mass']:.4g} kg, k={k}) at z = {target_height / UM:g} um "
                      f"+- {height_tol * 1e9:g} nm with all trap frequencies >= {freq_floor:g} Hz "
                      f"at least current"),
@@ -276,8 +349,8 @@ def summary_table(ds) -> str:
     return "\n".join(lines)
 
 
-def _run_coil_trap(method, seed=0, quick=False, progress=True):
-    problem = levitation_problem()
+def _run_coil_trap(method, seed=0, quick=False, progress=True, geometry="concentric"):
+    problem = levitation_problem(geometry)
     if method == "gradient":
         return gradient_search(problem, method="lbfgs", max_iter=60 if quick else 300,
                                outer_iters=4 if quick else 20, seed=seed, progress=progress)
@@ -291,8 +364,8 @@ def _plot_coil_trap(ds, out_dir):
 
     out_dir = Path(out_dir)
     if "iteration" in ds.dims:
-        return [plot_history(ds, out_dir / "coil-trap-history.png")]
-    return [plot_pareto(ds, out_dir / "coil-trap-population.png", "current", "freq_min",
+        return [plot_history(ds, out_dir / f"{ds.attrs['problem']}-history.png")]
+    return [plot_pareto(ds, out_dir / f"{ds.attrs['problem']}-population.png", "current", "freq_min",
                         color="height")]
 
 
@@ -319,6 +392,15 @@ COIL_TRAP = ProblemEntry(
     description="least-current concentric chip trap levitating a 5 um sphere at 4 um, f >= 300 Hz",
     methods=("gradient", "genetic"),
     run=_run_coil_trap,
+    plot=_plot_coil_trap,
+    summary=summary_table,
+)
+
+COIL_TRAP_ANTI_HELMHOLTZ = ProblemEntry(
+    name="coil-trap-anti-helmholtz",
+    description="least-current anti-Helmholtz trap levitating a 0.5 um sphere 0.1 um above centre, f >= 20 kHz",
+    methods=("gradient", "genetic"),
+    run=functools.partial(_run_coil_trap, geometry="anti-helmholtz"),
     plot=_plot_coil_trap,
     summary=summary_table,
 )

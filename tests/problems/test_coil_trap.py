@@ -19,20 +19,22 @@ from problems.coil_trap import PAPER_SPHERE, levitation_problem, pareto_problem
 mp.mp.dps = 40
 
 
-def onaxis_reference(i_in, i_out, a_in, a_out, k, radius, mass):
-    """Equilibrium height and stiffnesses from the textbook on-axis loop field only."""
+def onaxis_reference(i_in, i_out, a_in, a_out, k, radius, mass, z_in=0.0, z_out=0.0, z_lo=1e-6,
+                     z_hi=1e-5):
+    """Equilibrium height and stiffnesses from the textbook on-axis loop field only
+    (loops of radius a at height z_loop with currents i_in and -i_out)."""
     V = mp.mpf(4) / 3 * mp.pi * mp.mpf(radius) ** 3
     mu0 = mp.mpf(MU0)
 
     def bz(z):
-        return sum(mu0 * mp.mpf(i) * mp.mpf(a) ** 2 / (2 * (mp.mpf(a) ** 2 + z**2) ** 1.5)
-                   for i, a in ((i_in, a_in), (-i_out, a_out)))
+        return sum(mu0 * mp.mpf(i) * mp.mpf(a) ** 2 / (2 * (mp.mpf(a) ** 2 + (z - mp.mpf(zl)) ** 2) ** 1.5)
+                   for i, a, zl in ((i_in, a_in, z_in), (-i_out, a_out, z_out)))
 
     def du(z):  # dU/dz on the axis (B_r = 0 there)
         return mp.mpf(mass) * G0 + k * V * bz(z) * mp.diff(bz, z) / mu0
 
-    # the stable crossing of dU/dz from - to + between 1 and 10 um
-    zs = [mp.mpf(t) * 1e-7 for t in range(10, 100)]
+    # the stable crossing of dU/dz from - to + between z_lo and z_hi
+    zs = [mp.mpf(z_lo) + (mp.mpf(z_hi) - mp.mpf(z_lo)) * t / 200 for t in range(201)]
     for z0, z1 in zip(zs[:-1], zs[1:]):
         if du(z0) < 0 < du(z1):
             z = mp.findroot(du, (z0, z1), solver="anderson")
@@ -56,6 +58,29 @@ def test_equilibrium_and_frequencies_against_onaxis_reference(k):
     assert 2.5e-6 < float(out["height"]) < 4.5e-6
 
 
+def test_anti_helmholtz_geometry_against_onaxis_reference():
+    problem = levitation_problem("anti-helmholtz", free_geometry=True)
+    x = {"current_bottom": 0.031, "current_top": 0.024, "radius": 1.1e-6, "spacing": 1.2e-6}
+    out = jax.jit(problem.evaluate)(x)
+    z, kz, kr = onaxis_reference(0.031, 0.024, 1.1e-6, 1.1e-6, 1.0, 0.5e-6, 4.487e-15,
+                                 z_in=-0.6e-6, z_out=0.6e-6, z_lo=-0.5e-6, z_hi=0.5e-6)
+    m = 4.487e-15
+    assert float(out["height"]) == pytest.approx(z, rel=1e-9)
+    assert float(out["freq_axial"]) == pytest.approx(math.sqrt(kz / m) / (2 * math.pi), rel=1e-8)
+    assert float(out["freq_radial"]) == pytest.approx(math.sqrt(kr / m) / (2 * math.pi), rel=1e-8)
+    # the stronger lower loop lifts the field zero above the mid-plane
+    assert float(out["height"]) > 0
+    grad = jax.jit(jax.grad(lambda p: problem.evaluate(p)["freq_min"]))(x)
+    f = jax.jit(lambda p: problem.evaluate(p)["freq_min"])
+    for name, h in {"current_bottom": 1e-6, "spacing": 1e-11, "radius": 1e-11}.items():
+        assert float(grad[name]) == pytest.approx(float(_fd(f, x, name, h)), rel=2e-6), name
+
+
+def test_unknown_geometry_is_an_error():
+    with pytest.raises(ValueError, match="geometry"):
+        levitation_problem("helmholtz")
+
+
 def _fd(f, x, name, h):
     xp, xm = dict(x), dict(x)
     xp[name] = x[name] + h
@@ -65,7 +90,7 @@ def _fd(f, x, name, h):
 
 @pytest.mark.parametrize("output", ["height", "freq_min", "freq_axial"])
 def test_gradients_through_the_equilibrium(output):
-    problem = levitation_problem(free_radii=True)
+    problem = levitation_problem(free_geometry=True)
     x = {"current_inner": 0.041, "current_outer": 0.037, "inner_radius": 6.2e-6, "outer_radius": 9.1e-6}
     f = jax.jit(lambda p: problem.evaluate(p)[output])
     grad = jax.jit(jax.grad(lambda p: problem.evaluate(p)[output]))(x)
