@@ -18,16 +18,8 @@ import magpylib
 import numpy as np
 
 import invdesign  # noqa: F401  (x64)
+from _timing import best_time
 from invdesign.fields import loop_field
-
-
-def best_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def case(name, n_points, n_loops, repeat, rng):

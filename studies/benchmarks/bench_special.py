@@ -18,16 +18,8 @@ import scipy
 import scipy.special as sps
 
 import invdesign  # noqa: F401  (x64)
+from _timing import best_time
 from invdesign.special import ellipe, ellipk
-
-
-def best_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main(argv=None):
