@@ -24,14 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validate import is_concrete
+
 __all__ = ["Parameter", "DesignSpace"]
 
 _EPS = 1e-12
 """Distance from 0 and 1 at which normalised coordinates are clipped before a logit."""
-
-
-def _is_tracer(value: Any) -> bool:
-    return any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +170,7 @@ class DesignSpace:
         """Raise ValueError naming the parameter if a concrete value is NaN or out of bounds."""
         self.check_names(params, argument, partial=True)
         for name, value in params.items():
-            if _is_tracer(value):
+            if not is_concrete(value):
                 continue
             p = self[name]
             v = np.asarray(value, dtype=float)
