@@ -19,17 +19,21 @@ diamagnet, paper section 5.2: radius 5 um, mass 4.487e-12 kg) on the axis above 
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 
 import invdesign  # noqa: F401  (x64)
 from invdesign.cli import ProblemEntry
-from invdesign.fields import Loops
-from invdesign.levitation import Sphere, axial_equilibrium, energy_hessian, escape_barrier
+from invdesign.levitation import (
+    Sphere,
+    anti_helmholtz_trap,
+    axial_equilibrium,
+    concentric_trap,
+    energy_hessian,
+    escape_barrier,
+    signed_frequency,
+)
 from invdesign.optimize import (
     Constraint,
     DesignProblem,
@@ -42,8 +46,6 @@ from invdesign.optimize import (
 
 __all__ = [
     "PAPER_SPHERE",
-    "concentric_loops",
-    "coaxial_loops",
     "trap_outputs",
     "levitation_problem",
     "pareto_problem",
@@ -72,18 +74,6 @@ _OUTPUTS = {
 }
 
 
-def concentric_loops(current_inner, current_outer, inner_radius=6e-6, outer_radius=9e-6):
-    """Two coaxial loops in z = 0 with opposite currents (magnitudes given, in A)."""
-    radius = jnp.stack([jnp.asarray(inner_radius, float), jnp.asarray(outer_radius, float)])
-    current = jnp.stack([jnp.asarray(current_inner, float), -jnp.asarray(current_outer, float)])
-    return Loops(radius=radius, current=current, center=jnp.zeros(3), normal=jnp.array([0.0, 0.0, 1.0]))
-
-
-def _signed_frequency(stiffness, mass):
-    """sign(k) sqrt(|k| / m) / (2 pi): negative for an unstable direction, smooth across 0."""
-    return jnp.sign(stiffness) * jnp.sqrt(jnp.abs(stiffness) / mass) / (2.0 * math.pi)
-
-
 def trap_outputs(loops, sphere, z_min, z_max, with_barrier=False, barrier_grid=48):
     """Equilibrium on the axis and its figures of merit (pure JAX, vmappable).
 
@@ -94,8 +84,8 @@ def trap_outputs(loops, sphere, z_min, z_max, with_barrier=False, barrier_grid=4
     z_eq, found = axial_equilibrium(loops, sphere, z_min, z_max)
     x_eq = jnp.stack([0.0, 0.0, z_eq])
     h = energy_hessian(x_eq, loops, sphere)
-    f_z = _signed_frequency(h[2, 2], sphere.mass)
-    f_r = _signed_frequency(h[0, 0], sphere.mass)
+    f_z = signed_frequency(h[2, 2], sphere.mass)
+    f_r = signed_frequency(h[0, 0], sphere.mass)
     out = {
         "height": z_eq,
         "found": jnp.asarray(found, float),
@@ -118,16 +108,6 @@ PAPER_SPHERE_AH = dict(radius=0.5e-6, mass=4.487e-15)
 """The niobium sphere of the paper's anti-Helmholtz trap (section 5.1)."""
 
 
-def coaxial_loops(current_bottom, current_top, radius=1e-6, spacing=1e-6):
-    """Two loops of equal radius at z = -spacing/2 and +spacing/2, opposite currents."""
-    half = 0.5 * jnp.asarray(spacing, float)
-    a = jnp.asarray(radius, float)
-    center = jnp.stack([jnp.stack([0.0, 0.0, -half]), jnp.stack([0.0, 0.0, half])])
-    current = jnp.stack([jnp.asarray(current_bottom, float), -jnp.asarray(current_top, float)])
-    return Loops(radius=jnp.stack([a, a]), current=current, center=center,
-                 normal=jnp.array([0.0, 0.0, 1.0]))
-
-
 def _concentric_design(free):
     params = [
         Parameter("current_inner", 1e-3, 0.2, "A", "inner loop current", log=True, initial=0.038),
@@ -142,7 +122,7 @@ def _concentric_design(free):
 
     def build(p):
         a_in, a_out = p.get("inner_radius", 6e-6), p.get("outer_radius", 9e-6)
-        loops = concentric_loops(p["current_inner"], p["current_outer"], a_in, a_out)
+        loops = concentric_trap(p["current_inner"], a_in, a_out, current_outer=p["current_outer"])
         extra = {"radius_order": a_in + MIN_RADIUS_GAP - a_out} if free else {}
         return loops, (0.2 * UM, 20 * UM), extra
 
@@ -164,7 +144,8 @@ def _anti_helmholtz_design(free):
 
     def build(p):
         spacing = p.get("spacing", 1e-6)
-        loops = coaxial_loops(p["current_bottom"], p["current_top"], p.get("radius", 1e-6), spacing)
+        loops = anti_helmholtz_trap(p["current_bottom"], p.get("radius", 1e-6), spacing,
+                                    current_top=p["current_top"])
         return loops, (-0.45 * spacing, 0.45 * spacing), {}
 
     return params, build, []
@@ -268,8 +249,8 @@ def pareto_problem(k=1.0, sphere=PAPER_SPHERE, barrier_grid=40):
     z_min, z_max = 0.2 * UM, 30 * UM
 
     def evaluate(p):
-        loops = concentric_loops(p["current_inner"], p["current_outer"], p["inner_radius"],
-                                 p["outer_radius"])
+        loops = concentric_trap(p["current_inner"], p["inner_radius"], p["outer_radius"],
+                                current_outer=p["current_outer"])
         out = trap_outputs(loops, particle, z_min, z_max, with_barrier=True,
                            barrier_grid=barrier_grid)
         return {

@@ -22,6 +22,7 @@ from ._maps import CRITERIA as CRITERIA
 from ._maps import classify_stability as classify_stability
 from ._maps import stability_map as stability_map
 from ._modes import TrapModes as TrapModes
+from ._modes import signed_frequency as signed_frequency
 from ._modes import trap_modes as trap_modes
 from ._sphere import Sphere as Sphere
 from ._traps import anti_helmholtz_sphere as anti_helmholtz_sphere

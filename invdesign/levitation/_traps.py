@@ -12,14 +12,15 @@ from ._sphere import Sphere
 __all__ = ["anti_helmholtz_trap", "concentric_trap", "anti_helmholtz_sphere", "concentric_sphere"]
 
 
-def anti_helmholtz_trap(current=0.030, radius=1e-6, separation=1e-6) -> Loops:
+def anti_helmholtz_trap(current=0.030, radius=1e-6, separation=1e-6, current_top=None) -> Loops:
     """Two coaxial loops at ``z = -separation/2`` and ``+separation/2`` with opposite currents.
 
     Paper Sec. 5.1: 2 um diameter loops 1 um apart, 30 mA; the field vanishes at the centre
     and grows linearly, ``B^2 ~ G^2 (z^2 + r^2/4)``.
 
     **Arguments:** `current` (A; the lower loop carries ``+current`` about ``+z``, the upper
-    ``-current``), `radius` (m, > 0), `separation` (m, > 0). Traceable (jit/vmap).
+    ``-current``, or ``-current_top`` when that is given), `radius` (m, > 0), `separation`
+    (m, > 0). Traceable (jit/vmap).
 
     **Returns:** a `Loops` of shape ``(2,)``.
 
@@ -33,20 +34,23 @@ def anti_helmholtz_trap(current=0.030, radius=1e-6, separation=1e-6) -> Loops:
     v.check_positive("radius", radius)
     v.check_positive("separation", separation)
     current = jnp.asarray(current, dtype=float)
+    top = current if current_top is None else jnp.asarray(current_top, dtype=float)
+    v.check_finite("current_top", top)
     half = 0.5 * jnp.asarray(separation, dtype=float)
     zero = jnp.zeros_like(half)
     center = jnp.stack([jnp.stack([zero, zero, -half]), jnp.stack([zero, zero, half])])
-    return Loops(radius=jnp.stack([radius, radius]).astype(float), current=jnp.stack([current, -current]),
+    return Loops(radius=jnp.stack([radius, radius]).astype(float), current=jnp.stack([current, -top]),
                  center=center, normal=jnp.array([0.0, 0.0, 1.0]))
 
 
-def concentric_trap(current=0.038, inner_radius=6e-6, outer_radius=9e-6) -> Loops:
+def concentric_trap(current=0.038, inner_radius=6e-6, outer_radius=9e-6, current_outer=None) -> Loops:
     """Two concentric loops in the plane ``z = 0`` with opposite currents.
 
     Paper Sec. 5.2: diameters 12 um and 18 um, 38 mA.
 
-    **Arguments:** `current` (A; inner loop ``+current`` about ``+z``, outer ``-current``),
-    `inner_radius` < `outer_radius` (m, > 0). Traceable (jit/vmap).
+    **Arguments:** `current` (A; inner loop ``+current`` about ``+z``, outer ``-current``, or
+    ``-current_outer`` when that is given), `inner_radius` < `outer_radius` (m, > 0).
+    Traceable (jit/vmap).
 
     **Returns:** a `Loops` of shape ``(2,)``.
     """
@@ -56,8 +60,10 @@ def concentric_trap(current=0.038, inner_radius=6e-6, outer_radius=9e-6) -> Loop
     if v.is_concrete(inner_radius, outer_radius) and not np.all(np.asarray(inner_radius) < np.asarray(outer_radius)):
         raise ValueError(f"inner_radius must be < outer_radius, got {inner_radius} and {outer_radius}")
     current = jnp.asarray(current, dtype=float)
+    outer = current if current_outer is None else jnp.asarray(current_outer, dtype=float)
+    v.check_finite("current_outer", outer)
     radius = jnp.stack([jnp.asarray(inner_radius, dtype=float), jnp.asarray(outer_radius, dtype=float)])
-    return Loops(radius=radius, current=jnp.stack([current, -current]), center=jnp.zeros(3),
+    return Loops(radius=radius, current=jnp.stack([current, -outer]), center=jnp.zeros(3),
                  normal=jnp.array([0.0, 0.0, 1.0]))
 
 
