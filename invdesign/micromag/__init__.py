@@ -1,0 +1,30 @@
+"""Finite-difference micromagnetics in JAX.
+
+Regular grids with per-cell materials, exchange / anisotropy / Zeeman / demagnetizing
+(Newell tensor, FFT) fields with matching energies, adaptive Dormand-Prince LLG dynamics,
+Barzilai-Borwein energy minimisation, Voronoi grain structures and demagnetization curves.
+All quantities in SI units (A/m, J, s, m), float64.
+"""
+
+from ._grid import Grid as Grid
+from ._grid import Material as Material
+from ._grid import exchange_length as exchange_length
+from ._terms import System as System
+from ._terms import anisotropy_energy as anisotropy_energy
+from ._terms import anisotropy_field as anisotropy_field
+from ._terms import average_magnetization as average_magnetization
+from ._terms import demag_energy as demag_energy
+from ._terms import demagnetizing_field as demagnetizing_field
+from ._terms import effective_field as effective_field
+from ._terms import energies as energies
+from ._terms import exchange_energy as exchange_energy
+from ._terms import exchange_field as exchange_field
+from ._terms import normalize as normalize
+from ._terms import total_energy as total_energy
+from ._terms import zeeman_energy as zeeman_energy
+from ._terms import zeeman_field as zeeman_field
+from ._llg import LLGSolution as LLGSolution
+from ._llg import integrate_llg as integrate_llg
+from ._llg import llg_rhs as llg_rhs
+from ._minimize import MinimizeResult as MinimizeResult
+from ._minimize import minimize as minimize
