@@ -30,7 +30,7 @@ def anisotropy_field(K1: float, Ms: float) -> float:
 
     ```python
     >>> print(f"{MU0 * anisotropy_field(4.2e6, 1.61 / MU0):.4f} T")
-    5.2174 T
+    6.5564 T
 
     ```
     """
