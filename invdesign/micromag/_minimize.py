@@ -50,32 +50,50 @@ def _cayley(m, h, tau):
 
 
 @eqx.filter_jit
-def _descent(system: System, m, h_ext, tol, max_iter, tau_min, tau_max):
+def _descent(system: System, m, h_ext, tol, max_iter, tau_min, tau_max, max_angle):
     mask = system.mask[..., None]
     ms_max = jnp.max(system.material.Ms)
+    weight = (system.material.Ms / ms_max)[..., None]
+    h_app = jnp.where(mask, jnp.broadcast_to(h_ext / ms_max, m.shape), 0.0)
+    n_memory = 8
 
     def field(m):
         return effective_field(system, m, h_ext) / ms_max
 
+    def energy(m, h):
+        # every term is linear (Zeeman) or quadratic in m, so E = -mu0 V sum Ms m.(H + H_ext)/2
+        return -0.5 * jnp.sum(weight * m * (h + h_app))
+
     def grad(m, h):
         return jnp.where(mask, jnp.cross(m, jnp.cross(m, h)), 0.0)
 
-    def torque(m, h):
-        return jnp.max(jnp.where(mask, jnp.linalg.norm(jnp.cross(m, h), axis=-1, keepdims=True), 0.0))
+    def torque_norms(m, h):
+        return jnp.where(mask, jnp.linalg.norm(jnp.cross(m, h), axis=-1, keepdims=True), 0.0)
 
     h0 = field(m)
     g0 = grad(m, h0)
-    t0 = torque(m, h0)
+    a0 = torque_norms(m, h0)
+    t0 = jnp.max(a0)
+    e0 = energy(m, h0)
     tau0 = jnp.clip(1e-2 / jnp.maximum(jnp.max(jnp.abs(h0)), 1e-30), tau_min, tau_max)
+    tan_half = jnp.tan(0.5 * max_angle)
 
     def cond(state):
-        k, m, h, g, tau, tq, ok = state
+        k, m, h, g, tau, tq, e_hist, ok = state
         return (tq > tol) & (k < max_iter) & ok
 
     def body(state):
-        k, m, h, g, tau, tq, ok = state
-        m_new = jnp.where(mask, _cayley(m, h, tau), 0.0)
+        k, m, h, g, tau, tq, e_hist, ok = state
+        # limit the largest rotation per iteration to max_angle (Cayley angle 2 atan(tau a / 2)):
+        # keeps the descent inside the current energy valley instead of hopping barriers
+        tau_eff = jnp.minimum(tau, 2.0 * tan_half / jnp.maximum(tq, 1e-300))
+        m_new = jnp.where(mask, _cayley(m, h, tau_eff), 0.0)
         h_new = field(m_new)
+        e_new = energy(m_new, h_new)
+        # non-monotone acceptance (Grippo-Lampariello-Lucidi): no worse than the last 8 energies
+        e_ref = jnp.max(e_hist)
+        accept = e_new <= e_ref + 1e-13 * jnp.abs(e_ref) + 1e-300
+        finite = jnp.all(jnp.isfinite(m_new)) & jnp.isfinite(e_new)
         g_new = grad(m_new, h_new)
         s = m_new - m
         y = g_new - g
@@ -83,21 +101,24 @@ def _descent(system: System, m, h_ext, tol, max_iter, tau_min, tau_max):
         bb1 = ss / jnp.where(sy != 0, sy, 1.0)
         bb2 = sy / jnp.where(yy != 0, yy, 1.0)
         tau_bb = jnp.where(k % 2 == 0, bb1, bb2)
-        tau_bb = jnp.where((sy > 0) & jnp.isfinite(tau_bb), tau_bb, tau * 2.0)
-        tau_new = jnp.clip(tau_bb, tau_min, tau_max)
-        finite = jnp.all(jnp.isfinite(m_new)) & jnp.all(jnp.isfinite(h_new))
+        tau_bb = jnp.where((sy > 0) & jnp.isfinite(tau_bb), tau_bb, tau_eff * 2.0)
+        tau_bb = jnp.clip(tau_bb, tau_min, tau_max)
+        take = accept & finite
+        tq_new = jnp.max(torque_norms(m_new, h_new))
         return (
             k + 1,
-            jnp.where(finite, m_new, m),
-            jnp.where(finite, h_new, h),
-            jnp.where(finite, g_new, g),
-            jnp.where(finite, tau_new, tau_min),
-            jnp.where(finite, torque(m_new, h_new), tq),
-            finite,
+            jnp.where(take, m_new, m),
+            jnp.where(take, h_new, h),
+            jnp.where(take, g_new, g),
+            jnp.where(take, tau_bb, jnp.maximum(0.25 * tau_eff, tau_min)),
+            jnp.where(take, tq_new, tq),
+            jnp.where(take, e_hist.at[k % n_memory].set(e_new), e_hist),
+            finite | ~accept,
         )
 
-    state = (jnp.asarray(0), m, h0, g0, tau0, t0, jnp.asarray(True))
-    k, m, h, g, tau, tq, ok = jax.lax.while_loop(cond, body, state)
+    e_hist = jnp.full((n_memory,), e0)
+    state = (jnp.asarray(0), m, h0, g0, tau0, t0, e_hist, jnp.asarray(True))
+    k, m, h, g, tau, tq, e_hist, ok = jax.lax.while_loop(cond, body, state)
     return m, tq, k, ok
 
 
@@ -114,6 +135,7 @@ def minimize(
     max_iter: int = 20_000,
     max_fallback: int = 5,
     relax_time: float = 1e-10,
+    max_angle: float = 0.2,
 ) -> MinimizeResult:
     """Relax `m0` to a local minimum of the Gibbs free energy in the applied field `h_ext`.
 
@@ -124,6 +146,9 @@ def minimize(
     - `h_ext`: uniform applied field (A/m), shape `(3,)` (or per cell).
     - `tol`: stop when max |m x H_eff| / Ms_max < tol.
     - `max_iter`: descent iterations per attempt before falling back to damped LLG.
+    - `max_angle`: largest rotation of any cell in one iteration (radians). Together with
+      the non-monotone energy test this keeps the descent in the energy valley it starts
+      in, which quasi-static hysteresis needs (no hopping over barriers).
     - `max_fallback`: number of damped-LLG relaxations (each `relax_time` seconds at
       alpha = 1 without precession) allowed before giving up with `converged=False`.
 
@@ -158,7 +183,7 @@ def minimize(
     n_fallback = 0
     tau_min, tau_max = 1e-12, 1e6
     while True:
-        m, tq, k, ok = _descent(system, m, h_ext, tol, max_iter, tau_min, tau_max)
+        m, tq, k, ok = _descent(system, m, h_ext, tol, max_iter, tau_min, tau_max, max_angle)
         n_iter += int(k)
         tq = float(tq)
         if tq <= tol and bool(ok):

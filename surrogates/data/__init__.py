@@ -1,0 +1,1 @@
+"""Training-data generation for the surrogates (Dask-parallel, resumable, atomic shards)."""
