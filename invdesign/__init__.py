@@ -12,5 +12,6 @@ from . import constants as constants  # noqa: E402
 from . import special as special  # noqa: E402
 from . import fields as fields  # noqa: E402
 from . import levitation as levitation  # noqa: E402
+from . import micromag as micromag  # noqa: E402
 
 __version__ = "0.1.0"

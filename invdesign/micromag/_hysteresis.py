@@ -25,11 +25,11 @@ from ._terms import System, average_magnetization
 ND2FE14B = {"A": 8e-12, "Ms": 1.61 / MU0, "K1": 4.2e6}
 
 
-def anisotropy_field(K1: float, Ms: float) -> float:
+def anisotropy_field_strength(K1: float, Ms: float) -> float:
     """H_A = 2 K1 / (mu0 Ms) in A/m.
 
     ```python
-    >>> print(f"{MU0 * anisotropy_field(4.2e6, 1.61 / MU0):.4f} T")
+    >>> print(f"{MU0 * anisotropy_field_strength(4.2e6, 1.61 / MU0):.4f} T")
     6.5564 T
 
     ```
@@ -116,7 +116,7 @@ def demagnetization_curve(
     axis = axis / np.linalg.norm(axis)
     mat = system.material
     mask = np.asarray(system.mask)
-    H_A = anisotropy_field(float(np.asarray(mat.K1)[mask][0]), float(np.asarray(mat.Ms)[mask][0]))
+    H_A = anisotropy_field_strength(float(np.asarray(mat.K1)[mask][0]), float(np.asarray(mat.Ms)[mask][0]))
     if h_max is None:
         h_max = H_A
     if not (np.isfinite(h_max) and h_max > 0):

@@ -8,7 +8,7 @@ import pytest
 from invdesign.constants import MU0
 from invdesign.micromag import Grid, Material, System
 from invdesign.micromag._grains import GrainStructure, voronoi_grains
-from invdesign.micromag._hysteresis import ND2FE14B, anisotropy_field, demagnetization_curve, grain_system
+from invdesign.micromag._hysteresis import ND2FE14B, anisotropy_field_strength, demagnetization_curve, grain_system
 from invdesign.micromag._stoner_wohlfarth import (
     sw_ensemble_2d_angles,
     sw_ensemble_2d_figures,
@@ -28,7 +28,7 @@ def test_single_grain_along_the_field_switches_at_the_anisotropy_field():
     h_sw = float(sw_switching_field(psi))
     assert 0.99 < h_sw < 1.0
     curve = demagnetization_curve(system, field_axis=(math.sin(psi), math.cos(psi), 0.0), tol=1e-8)
-    H_A = anisotropy_field(ND2FE14B["K1"], ND2FE14B["Ms"])
+    H_A = anisotropy_field_strength(ND2FE14B["K1"], ND2FE14B["Ms"])
     assert curve.attrs["H_A"] == pytest.approx(H_A)
     h = curve["H"].values / H_A
     M = curve["M"].values
