@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -74,8 +75,22 @@ def demag_field(kernel: DemagKernel, M: jnp.ndarray) -> jnp.ndarray:
             axis=-1,
         )
     axes = kernel.axes
-    s = tuple(kernel.lengths[a] for a in axes)
-    mh = [jnp.fft.rfftn(c, s=s, axes=axes) for c in comps]
+    L = kernel.lengths
+    last, others = axes[-1], axes[:-1]
+
+    def forward(c):
+        # transform axis by axis so that the zero padding of the other axes is never touched
+        x = jnp.fft.rfft(c, n=L[last], axis=last)
+        for a in others:
+            x = jnp.fft.fft(x, n=L[a], axis=a)
+        return x
+
+    def inverse(h):
+        for a in reversed(others):
+            h = jax.lax.slice_in_dim(jnp.fft.ifft(h, axis=a), 0, shape[a], axis=a)
+        return jax.lax.slice_in_dim(jnp.fft.irfft(h, n=L[last], axis=last), 0, shape[last], axis=last)
+
+    mh = [forward(c) for c in comps]
     n = kernel.n_hat
     if kernel.lengths[2] == 1:  # one layer: xz and yz couplings vanish by symmetry
         hx = n[0] * mh[0] + n[3] * mh[1]
@@ -85,6 +100,5 @@ def demag_field(kernel: DemagKernel, M: jnp.ndarray) -> jnp.ndarray:
         hx = n[0] * mh[0] + n[3] * mh[1] + n[4] * mh[2]
         hy = n[3] * mh[0] + n[1] * mh[1] + n[5] * mh[2]
         hz = n[4] * mh[0] + n[5] * mh[1] + n[2] * mh[2]
-    crop = tuple(slice(0, n_) for n_ in shape)
-    out = [jnp.fft.irfftn(h, s=s, axes=axes)[crop] for h in (hx, hy, hz)]
+    out = [inverse(h) for h in (hx, hy, hz)]
     return -jnp.stack(out, axis=-1)

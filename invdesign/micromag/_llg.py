@@ -36,6 +36,22 @@ _P = (
     (0.0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423),
 )
 
+# Bogacki-Shampine 3(2): 3 new stages per step (FSAL); its stability interval along the
+# imaginary axis per stage (1.85 / 3) is about 1.8x that of Dormand-Prince (2.08 / 6), so
+# when the step is limited by stability (the stiff exchange modes of a fine grid) rather
+# than by accuracy it needs fewer field evaluations
+_BS3 = {
+    "C": (0.0, 1 / 2, 3 / 4),
+    "A": ((), (1 / 2,), (0.0, 3 / 4)),
+    "B": (2 / 9, 1 / 3, 4 / 9),
+    "E": (2 / 9 - 7 / 24, 1 / 3 - 1 / 4, 4 / 9 - 1 / 3, -1 / 8),
+    "order": 3.0,
+}
+_TABLEAUS = {
+    "dopri5": {"C": _C, "A": _A, "B": _B, "E": _E, "order": 5.0},
+    "bs3": _BS3,
+}
+
 
 def _ext_field(h_ext, t):
     return h_ext(t) if callable(h_ext) else h_ext
@@ -62,6 +78,8 @@ def llg_rhs(system: System, m, h_ext, t=0.0, *, alpha=None, precession: bool = T
     mxmxh = jnp.cross(m, mxh)
     pre = 1.0 if precession else 0.0
     dm = -system.gamma / (1.0 + a**2) * (pre * mxh + a * mxmxh)
+    if system.all_magnetic:
+        return dm
     return jnp.where(system.mask[..., None], dm, 0.0)
 
 
@@ -103,6 +121,7 @@ def integrate_llg(
     precession: bool = True,
     dt0: float = 1e-14,
     max_steps: int = 1_000_000,
+    method: str = "dopri5",
 ) -> LLGSolution:
     """Integrate the LLG equation from `m0` at t = 0, returning `observe(m)` at `t_out`.
 
@@ -125,6 +144,12 @@ def integrate_llg(
       magnetization `<m>` (shape `(3,)`). Pass `lambda m: m` for full snapshots.
     - `alpha`: override the material damping; `precession=False` for pure relaxation.
     - `dt0`: first trial step (s); `max_steps`: limit on accepted + rejected steps.
+    - `method`: `"dopri5"` (Dormand-Prince 5(4), default) or `"bs3"` (Bogacki-Shampine
+      3(2) with cubic Hermite output). When the step size is limited by the stability
+      of the stiffest exchange modes rather than by the tolerance (fine grids, loose
+      tolerances: SP4 at 128 x 32 with tolerance 1e-5 takes the same number of
+      Dormand-Prince steps for any tolerance from 1e-3 to 1e-6), `"bs3"` needs fewer
+      field evaluations.
 
     **Returns:** `LLGSolution`.
 
@@ -150,6 +175,8 @@ def integrate_llg(
         check_finite("t_out", tn)
         if tn[0] < 0 or np.any(np.diff(tn) < 0):
             raise ValueError("t_out must be >= 0 and non-decreasing (seconds)")
+    if method not in _TABLEAUS:
+        raise ValueError(f"method must be one of {sorted(_TABLEAUS)}, got {method!r}")
     if not (rtol > 0 and atol > 0):
         raise ValueError(f"rtol and atol must be > 0, got rtol={rtol}, atol={atol}")
     m0 = jnp.asarray(m0, dtype=jnp.float64)
@@ -159,11 +186,11 @@ def integrate_llg(
     if not callable(h_ext):
         h_ext = jnp.asarray(h_ext, dtype=jnp.float64)
         check_finite("h_ext", h_ext)
-    return _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession, dt0, max_steps)
+    return _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession, dt0, max_steps, method)
 
 
 @eqx.filter_jit
-def _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession, dt0, max_steps):
+def _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession, dt0, max_steps, method):
     mask = system.mask
     if observe is None:
 
@@ -189,24 +216,29 @@ def _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession,
     idx0 = jnp.sum(t_out <= 0.0)
 
     k1 = f(0.0, m0)
-    order = 5.0
+    tab = _TABLEAUS[method]
+    n_st = len(tab["C"])  # stages before the FSAL stage
+    order = tab["order"]
     safety, fac_min, fac_max = 0.9, 0.2, 5.0
     beta1, beta2 = 0.7 / order, 0.4 / order  # PI controller
 
     def stages(t, y, h, k1):
         ks = [k1]
-        for i in range(1, 6):
-            dy = sum(_A[i][j] * ks[j] for j in range(i))
-            ks.append(f(t + _C[i] * h, y + h * dy))
-        y5 = y + h * sum(_B[j] * ks[j] for j in range(6) if _B[j] != 0.0)
-        k7 = f(t + h, y5)
-        ks.append(k7)
-        err = h * sum(_E[j] * ks[j] for j in range(7) if _E[j] != 0.0)
-        return y5, ks, err
+        for i in range(1, n_st):
+            dy = sum(tab["A"][i][j] * ks[j] for j in range(i) if tab["A"][i][j] != 0.0)
+            ks.append(f(t + tab["C"][i] * h, y + h * dy))
+        y_new = y + h * sum(tab["B"][j] * ks[j] for j in range(n_st) if tab["B"][j] != 0.0)
+        ks.append(f(t + h, y_new))  # first stage of the next step (FSAL)
+        err = h * sum(tab["E"][j] * ks[j] for j in range(n_st + 1) if tab["E"][j] != 0.0)
+        return y_new, ks, err
 
-    def dense(y0, ks, h, s):
-        coeff = [sum(_P[i][j] * s ** (j + 1) for j in range(4)) for i in range(7)]
-        return y0 + h * sum(coeff[i] * ks[i] for i in range(7) if _P[i] != (0.0, 0.0, 0.0, 0.0))
+    def dense(y0, ks, h, s, y1):
+        if method == "dopri5":
+            coeff = [sum(_P[i][j] * s ** (j + 1) for j in range(4)) for i in range(7)]
+            return y0 + h * sum(coeff[i] * ks[i] for i in range(7) if _P[i] != (0.0, 0.0, 0.0, 0.0))
+        # cubic Hermite interpolation (3rd order, matches the method's order)
+        s2, s3 = s * s, s * s * s
+        return (2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + s) * h * ks[0] + (3 * s2 - 2 * s3) * y1 + (s3 - s2) * h * ks[-1]
 
     def cond(state):
         t, y, k1, h, err_prev, idx, outs, n_acc, n_rej = state
@@ -216,6 +248,7 @@ def _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession,
         t, y, k1, h, err_prev, idx, outs, n_acc, n_rej = state
         h = jnp.minimum(h, t_end - t)
         y5, ks, err = stages(t, y, h, k1)
+        y5_raw = y5
         en = _error_norm(err, y, y5, rtol, atol, mask)
         en = jax.lax.stop_gradient(en)
         ok = (en <= 1.0) & jnp.all(jnp.isfinite(y5))
@@ -231,7 +264,7 @@ def _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession,
         def write(carry):
             i, outs = carry
             s = (t_out[i] - t) / h
-            ym = normalize(system, dense(y, ks, h, s))
+            ym = normalize(system, dense(y, ks, h, s, y5_raw))
             outs = jax.tree_util.tree_map(lambda o, v: o.at[i].set(v), outs, observe(ym))
             return i + 1, outs
 
@@ -240,7 +273,7 @@ def _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession,
             return (i < n_out) & (t_out[jnp.minimum(i, n_out - 1)] <= t_new)
 
         idx_acc, outs_acc = jax.lax.while_loop(more, write, (idx, outs))
-        k1_new = ks[6]  # FSAL (the renormalisation changes y by ~ the local error only)
+        k1_new = ks[-1]  # FSAL (the renormalisation changes y by ~ the local error only)
         keep = lambda a, b: jax.tree_util.tree_map(lambda u, v: jnp.where(ok, u, v), a, b)  # noqa: E731
         return (
             jnp.where(ok, t_new, t),

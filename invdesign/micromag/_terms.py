@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -80,8 +81,8 @@ def _face_coefficients(system: System):
             coeffs.append(None)
             continue
         n = system.grid.shape[ax]
-        a1 = jnp.take(A, jnp.arange(n - 1), axis=ax)
-        a2 = jnp.take(A, jnp.arange(1, n), axis=ax)
+        a1 = jax.lax.slice_in_dim(A, 0, n - 1, axis=ax)
+        a2 = jax.lax.slice_in_dim(A, 1, n, axis=ax)
         denom = a1 + a2
         harm = jnp.where(denom > 0, 2.0 * a1 * a2 / jnp.where(denom > 0, denom, 1.0), 0.0)
         if mat.coupling is not None:
@@ -92,7 +93,7 @@ def _face_coefficients(system: System):
 
 def _diff(m, ax):
     n = m.shape[ax]
-    return jnp.take(m, jnp.arange(1, n), axis=ax) - jnp.take(m, jnp.arange(n - 1), axis=ax)
+    return jax.lax.slice_in_dim(m, 1, n, axis=ax) - jax.lax.slice_in_dim(m, 0, n - 1, axis=ax)
 
 
 def _inv_mu0_ms(system: System):

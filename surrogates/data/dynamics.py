@@ -38,6 +38,7 @@ DEFAULTS = {
     "t_end": 1e-9,
     "dt_out": 1e-11,
     "rtol": 1e-5,
+    "method": "bs3",
     "angle_deg": 44.0,
     "field_mT": [22.0, 41.0],
 }
@@ -117,7 +118,7 @@ def compute_shard(settings: dict, params: dict) -> xr.Dataset:
         return m.astype(jnp.float32), average_magnetization(system, m)
 
     for b in fields_T:
-        sol = integrate_llg(system, m0, jnp.asarray(b / MU0), t, rtol=settings["rtol"], atol=settings["rtol"], observe=observe)
+        sol = integrate_llg(system, m0, jnp.asarray(b / MU0), t, rtol=settings["rtol"], atol=settings["rtol"], observe=observe, method=settings["method"])
         if not bool(sol.success):
             raise RuntimeError(f"LLG integration did not reach t_end for field {b} T (max_steps)")
         m_t, avg = sol.values

@@ -29,6 +29,26 @@ def test_dormand_prince_tableau_is_consistent():
         assert sum(b * c**k for b, c in zip(_llg._B, _llg._C)) == pytest.approx(1 / (k + 1), abs=1e-14)
 
 
+def test_bogacki_shampine_tableau_and_accuracy():
+    tab = _llg._BS3
+    for i in range(1, 3):
+        assert sum(tab["A"][i]) == pytest.approx(tab["C"][i], abs=1e-15)
+    for k in range(3):  # third-order conditions on the weights
+        assert sum(b * c**k for b, c in zip(tab["B"], tab["C"])) == pytest.approx(1 / (k + 1), abs=1e-15)
+    assert sum(tab["E"]) == pytest.approx(0.0, abs=1e-15)
+    alpha, H = 0.1, 2e5
+    sys = _macrospin(alpha)
+    m0 = jnp.array([1.0, 0.0, 0.0]).reshape(1, 1, 1, 3)
+    t = np.linspace(0, 1e-10, 17)  # outputs between steps exercise the Hermite interpolant
+    sol = integrate_llg(sys, m0, jnp.array([0.0, 0.0, H]), t, rtol=1e-8, atol=1e-8, method="bs3")
+    w = sys.gamma * H / (1 + alpha**2)
+    theta = 2 * np.arctan(np.exp(-alpha * w * t))
+    ref = np.stack([np.sin(theta) * np.cos(w * t), np.sin(theta) * np.sin(w * t), np.cos(theta)], -1)
+    assert np.max(np.abs(np.asarray(sol.values) - ref)) < 2e-6
+    with pytest.raises(ValueError, match="method"):
+        integrate_llg(sys, m0, jnp.zeros(3), t, method="euler")
+
+
 def test_damped_precession_matches_analytic_macrospin():
     alpha, H = 0.1, 2e5
     sys = _macrospin(alpha)

@@ -82,7 +82,7 @@ def test_dynamics_pipeline_matches_a_direct_integration(tmp_path, client):
     m0 = ds.m_initial.values
     ref = sp4_initial_state(system)
     assert np.max(np.abs(np.asarray(ref.m) - m0)) < 1e-6
-    sol = integrate_llg(system, m0, b[1] / MU0, ds.time.values, rtol=1e-5, atol=1e-5)
+    sol = integrate_llg(system, m0, b[1] / MU0, ds.time.values, rtol=1e-5, atol=1e-5, method="bs3")
     assert np.max(np.abs(np.asarray(sol.values) - ds.m_avg[1].values)) < 1e-10
     norms = np.linalg.norm(ds.m.values.astype(float), axis=-1)
     assert np.max(np.abs(norms - 1)) < 1e-6
