@@ -144,7 +144,7 @@ def main(argv=None):
     if "hysteresis_curve_64x64" in results:
         for label, h in results["hysteresis_curve_64x64"].items():
             print(f"demagnetization curve 64x64 cells (2 nm), {label}: {h['wall']:.1f} s, {h['field_steps']} field steps, "
-                  f"{h['iterations']} descent iterations, Mr = {h['Mr']:.4f} Ms, Hc = {h['Hc_over_HA']:.4f} H_A")
+                  f"{h['iterations']} descent iterations, Mr = {h['Mr']:.4f} Ms, |Hc| = {abs(h['Hc_over_HA']):.4f} H_A")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1, default=float))
 
