@@ -179,7 +179,7 @@ def generate(out_dir, *, client=None, scheduler=None, n_workers=None, progress=T
     run_shards(compute_shard, out_dir, GENERATOR, settings, shards, client=client, scheduler=scheduler, n_workers=n_workers, progress=progress)
     ds = open_shards(out_dir, "sample")
     with xr.open_dataset(s_path, engine="h5netcdf") as s:
-        ds["m_initial"] = s["m"].rename({"x": "x", "y": "y"}).load()
+        ds["m_initial"] = s["m"].load()
     ds.attrs["description"] = "LLG trajectories of muMAG SP4 from the s-state under random switching fields"
     atomic_write_netcdf(ds, out_dir / "dynamics.nc")
     return ds
