@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from invdesign.constants import MU0
 from invdesign.micromag import Grid, Material, System
 from invdesign.micromag._grains import GrainStructure, voronoi_grains
 from invdesign.micromag._hysteresis import ND2FE14B, anisotropy_field_strength, demagnetization_curve, grain_system
