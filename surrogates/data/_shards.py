@@ -28,6 +28,14 @@ import xarray as xr
 MANIFEST = "manifest.json"
 
 
+def _publish(tmp: str, path: Path) -> None:
+    """Give the temp file normal permissions (mkstemp makes it 0600) and rename it into place."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -39,7 +47,7 @@ def atomic_write_json(path: Path, obj) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -60,7 +68,7 @@ def atomic_write_netcdf(ds: xr.Dataset, path: Path, *, compress: bool = True) ->
         }
     try:
         ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -207,7 +215,7 @@ def open_shards(out_dir, dim: str) -> xr.Dataset:
             raise ValueError(f"shard {p} is corrupt or does not match the manifest; run the generator again to recompute it")
         parts.append(xr.open_dataset(p, engine="h5netcdf").load())
     ds = xr.concat(parts, dim=dim, combine_attrs="drop_conflicts")
-    for key in ("shard", "shard_hash"):
+    for key in ("shard", "shard_hash", "complete"):
         ds.attrs.pop(key, None)
     ds.attrs["settings"] = json.dumps(manifest["settings"], sort_keys=True)
     ds.attrs["generator"] = manifest["generator"]
