@@ -62,3 +62,36 @@ def broadcast_shapes(**named_shapes) -> tuple:
     except ValueError:
         desc = ", ".join(f"{k} {v}" for k, v in named_shapes.items())
         raise ValueError(f"shapes do not broadcast: {desc}") from None
+
+
+def check_shape(value, n: int, name: str = "shape") -> tuple:
+    """`value` as a tuple of `n` positive ints (bools and non-integers refused)."""
+    import numbers
+
+    labels = ("nx", "ny", "nz")[:n]
+    want = f"{n} positive integers ({', '.join(labels)})"
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise ValueError(f"{name} must be {want}, got {value!r}") from None
+    if len(items) != n or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v >= 1 for v in items
+    ):
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def check_cell(value, n: int, name: str = "cell", allow_extra: bool = False) -> tuple:
+    """`value` as a tuple of `n` finite cell sizes > 0 in metres (one more ignored if `allow_extra`)."""
+    labels = ("dx", "dy", "dz")[:n]
+    want = f"{n} cell sizes ({', '.join(labels)}) in metres"
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {want}, got {value!r}") from None
+    sizes = (n, n + 1) if allow_extra else (n,)
+    if arr.ndim != 1 or arr.size not in sizes:
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} sizes must be finite and > 0 (metres), got {value!r} (allowed range: (0, inf))")
+    return tuple(float(v) for v in arr[:n])

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .._validate import check_cell, check_shape
+
 __all__ = [
     "GrainStructure",
     "GrainParameters",
@@ -95,25 +97,11 @@ def _is_int(value) -> bool:
 
 
 def _check_shape(shape) -> tuple:
-    try:
-        items = tuple(shape)
-    except TypeError:
-        raise ValueError(f"shape must be a pair (nx, ny) of positive ints, got {shape!r}") from None
-    if len(items) != 2 or not all(_is_int(n) and n >= 1 for n in items):
-        raise ValueError(f"shape must be a pair (nx, ny) of positive ints, got {shape!r}")
-    return int(items[0]), int(items[1])
+    return check_shape(shape, 2)
 
 
 def _check_cell(cell) -> tuple:
-    try:
-        arr = np.asarray(cell, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"cell must be (dx, dy) in metres, got {cell!r}") from None
-    if arr.ndim != 1 or arr.size not in (2, 3):
-        raise ValueError(f"cell must be (dx, dy) (or (dx, dy, dz)) in metres, got {cell!r}")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"cell sizes must be finite and > 0 (metres), got {cell!r}")
-    return float(arr[0]), float(arr[1])
+    return check_cell(cell, 2, allow_extra=True)
 
 
 def _check_theta(theta, name="max_misorientation") -> float:

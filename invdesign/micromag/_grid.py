@@ -6,29 +6,16 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from .._validate import check_cell, check_shape
 from ..constants import MU0
 
 
 def _check_shape(shape) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(n) for n in shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"shape must be three positive integers (nx, ny, nz), got {shape!r}") from None
-    if len(shape) != 3 or any(n < 1 for n in shape):
-        raise ValueError(f"shape must be three positive integers (nx, ny, nz), got {shape!r}")
-    return shape
+    return check_shape(shape, 3)
 
 
 def _check_cell(cell) -> tuple[float, float, float]:
-    try:
-        cell = tuple(float(d) for d in cell)
-    except (TypeError, ValueError):
-        raise ValueError(f"cell must be three cell sizes (dx, dy, dz) in metres, got {cell!r}") from None
-    if len(cell) != 3 or not all(np.isfinite(d) and d > 0 for d in cell):
-        raise ValueError(
-            f"cell sizes must be finite and > 0 (metres), got cell={cell!r} (allowed range: (0, inf))"
-        )
-    return cell
+    return check_cell(cell, 3)
 
 
 class Grid(eqx.Module):

@@ -170,5 +170,5 @@ def demagnetization_curve(
         }
     )
     for key in ("M1", "Mr", "Hk90", "Hk80", "Hk70", "Hc"):
-        ds.attrs[key] = float(getattr(anchors, key) if hasattr(anchors, key) else anchors[key])
+        ds.attrs[key] = float(getattr(anchors, key))
     return ds

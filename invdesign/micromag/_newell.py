@@ -62,9 +62,10 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import numpy as np
+
+from .._validate import check_cell, check_shape
 
 __all__ = ["newell_nxx", "newell_nxy", "pair_tensor", "demag_tensor"]
 
@@ -584,37 +585,11 @@ def newell_nxy(x, y, z, dx, dy, dz, *, method: str = "auto"):
 
 
 def _check_shape(shape):
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise ValueError(f"shape must be a sequence of 3 positive ints, got {shape!r}") from None
-    if len(dims) != 3:
-        raise ValueError(f"shape must have 3 entries (nx, ny, nz), got {shape!r}")
-    out = []
-    for v in dims:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) < 1:
-            raise ValueError(f"shape entries must be positive ints, got {shape!r}")
-        out.append(int(v))
-    return tuple(out)
+    return check_shape(shape, 3)
 
 
 def _check_cell_tuple(cell):
-    try:
-        dims = tuple(cell)
-    except TypeError:
-        raise ValueError(f"cell must be a sequence of 3 finite numbers > 0, got {cell!r}") from None
-    if len(dims) != 3:
-        raise ValueError(f"cell must have 3 entries (dx, dy, dz), got {cell!r}")
-    out = []
-    for v in dims:
-        try:
-            fv = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"cell entries must be finite numbers > 0, got {cell!r}") from None
-        if not (math.isfinite(fv) and fv > 0):
-            raise ValueError(f"cell entries must be finite numbers > 0, got {cell!r}")
-        out.append(fv)
-    return tuple(out)
+    return check_cell(cell, 3)
 
 
 def demag_tensor(shape, cell) -> np.ndarray:
