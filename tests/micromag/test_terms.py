@@ -174,6 +174,10 @@ def test_bad_input_is_rejected():
         Grid((4, 4, 1), (1e-9, 0.0, 1e-9))
     with pytest.raises(ValueError, match="shape"):
         Grid((4, 0, 1), (1e-9, 1e-9, 1e-9))
+    with pytest.raises(ValueError, match="shape"):
+        Grid((4.5, 4, 1), (1e-9, 1e-9, 1e-9))
+    with pytest.raises(ValueError, match="cell"):
+        Grid((4, 4, 1), (1e-9, np.nan, 1e-9))
     grid = Grid((4, 4, 1), (1e-9, 1e-9, 1e-9))
     with pytest.raises(ValueError, match="Ms"):
         Material.uniform(grid, Ms=-8e5, A=1e-11)
