@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._grid import Grid
+from ._newell import demag_tensor
 
 
 def _fft_axes(lengths) -> tuple[int, ...]:
@@ -22,7 +23,8 @@ class DemagKernel(eqx.Module):
     """Fourier transform of the Newell demagnetization tensor for a grid.
 
     The tensor is built in float64 NumPy once (near field from Newell's formulas, far field
-    from an asymptotic form, see `_newell`); only its real-valued transform is kept.
+    by Gauss quadrature of the cell-averaged dipole kernel, see `_newell`); only its
+    real-valued transform is kept.
     Apply it with `demag_field`.
 
     **Arguments:**
@@ -36,8 +38,6 @@ class DemagKernel(eqx.Module):
     n_hat: jnp.ndarray  # (6, *transformed shape): xx, yy, zz, xy, xz, yz
 
     def __init__(self, grid: Grid):
-        from ._newell import demag_tensor
-
         self.grid = grid
         tensor = demag_tensor(grid.shape, grid.cell)  # (6, Lx, Ly, Lz) wrap-around order
         lengths = tuple(int(n) for n in tensor.shape[1:])
