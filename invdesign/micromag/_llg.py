@@ -270,9 +270,10 @@ def _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession,
 
         def more(carry):
             i, _ = carry
-            return (i < n_out) & (t_out[jnp.minimum(i, n_out - 1)] <= t_new)
+            return ok & (i < n_out) & (t_out[jnp.minimum(i, n_out - 1)] <= t_new)
 
-        idx_acc, outs_acc = jax.lax.while_loop(more, write, (idx, outs))
+        # writes only on accepted steps, in place: no copy of the (possibly large) outputs
+        idx, outs = jax.lax.while_loop(more, write, (idx, outs))
         k1_new = ks[-1]  # FSAL (the renormalisation changes y by ~ the local error only)
         keep = lambda a, b: jax.tree_util.tree_map(lambda u, v: jnp.where(ok, u, v), a, b)  # noqa: E731
         return (
@@ -281,8 +282,8 @@ def _integrate(system, m0, h_ext, t_out, rtol, atol, observe, alpha, precession,
             keep(k1_new, k1),
             h_new,
             jnp.where(ok, en_safe, err_prev),
-            jnp.where(ok, idx_acc, idx),
-            keep(outs_acc, outs),
+            idx,
+            outs,
             n_acc + ok.astype(jnp.int32),
             n_rej + (~ok).astype(jnp.int32),
         )
