@@ -17,12 +17,12 @@ from __future__ import annotations
 import sys
 import time
 
-import mpmath as mp
 import numpy as np
 
 import invdesign  # noqa: F401
 from invdesign.micromag import _newell
 from invdesign.micromag._newell import demag_tensor, pair_tensor
+from invdesign.micromag._reference import mp_pair_tensor
 
 CASES = {
     # name: (cell, largest distance in cells, in-plane only)
@@ -37,49 +37,6 @@ CASES = {
 }
 BANDS = [0, 1, 3, 10, 30, 100, 300, 1000, np.inf]
 BRANCH = {0: "N", 1: "Q", 2: "H", 3: "H", 4: "H"}
-
-
-def _asinh(num, den2):
-    return mp.mpf(0) if den2 == 0 else mp.asinh(num / mp.sqrt(den2))
-
-
-def _atan(num, den):
-    return mp.mpf(0) if (num == 0 or den == 0) else mp.atan(num / den)
-
-
-def _f(x, y, z):
-    x2, y2, z2 = x * x, y * y, z * z
-    r = mp.sqrt(x2 + y2 + z2)
-    return (y / 2 * (z2 - x2) * _asinh(y, x2 + z2) + z / 2 * (y2 - x2) * _asinh(z, x2 + y2)
-            - x * y * z * _atan(y * z, x * r) + (2 * x2 - y2 - z2) * r / 6)
-
-
-def _g(x, y, z):
-    x2, y2, z2 = x * x, y * y, z * z
-    r = mp.sqrt(x2 + y2 + z2)
-    return (x * y * z * _asinh(z, x2 + y2) + y / 6 * (3 * z2 - y2) * _asinh(x, y2 + z2)
-            + x / 6 * (3 * z2 - x2) * _asinh(y, x2 + z2) - z**3 / 6 * _atan(x * y, z * r)
-            - z * y2 / 2 * _atan(x * z, y * r) - z * x2 / 2 * _atan(y * z, x * r) - x * y * r / 3)
-
-
-def _stencil(fun, x, y, z, dx, dy, dz):
-    c = (1, -2, 1)
-    total = mp.mpf(0)
-    for i in range(3):
-        for j in range(3):
-            for k in range(3):
-                total += c[i] * c[j] * c[k] * fun(x + (i - 1) * dx, y + (j - 1) * dy, z + (k - 1) * dz)
-    return -total / (4 * mp.pi * dx * dy * dz)
-
-
-def mp_tensor(disp, cell, dps=50):
-    with mp.workdps(dps):
-        x, y, z = (mp.mpf(float(v)) for v in disp)
-        dx, dy, dz = (mp.mpf(float(v)) for v in cell)
-        return np.array([float(v) for v in (
-            _stencil(_f, x, y, z, dx, dy, dz), _stencil(_f, y, x, z, dy, dx, dz),
-            _stencil(_f, z, y, x, dz, dy, dx), _stencil(_g, x, y, z, dx, dy, dz),
-            _stencil(_g, x, z, y, dx, dz, dy), _stencil(_g, y, z, x, dy, dz, dx))])
 
 
 def displacements(kmax, in_plane, seed=0):
@@ -106,7 +63,7 @@ def report(name):
     branch, _ = _newell._plan(*np.abs(x.T), tuple(float(c) for c in cell))
     err_a, err_p = np.zeros(len(k)), np.zeros(len(k))
     for i, xi in enumerate(x):
-        ref = mp_tensor(xi, cell)
+        ref = mp_pair_tensor(xi, cell)
         scale = np.max(np.abs(ref))
         err_a[i] = np.max(np.abs(auto[:, i] - ref)) / scale
         err_p[i] = np.max(np.abs(plain[:, i] - ref)) / scale

@@ -14,12 +14,12 @@
 import math
 import time
 
-import mpmath as mp
 import numpy as np
 import pytest
 
 import invdesign  # noqa: F401
 from invdesign.micromag._newell import demag_tensor, newell_nxx, newell_nxy, pair_tensor
+from invdesign.micromag._reference import aharoni_dz, mp_pair_tensor
 
 CUBE = (1.0, 1.0, 1.0)
 FILM = (3.90625, 3.90625, 3.0)
@@ -27,57 +27,8 @@ THICK = (2.0, 2.0, 36000.0)
 
 
 # ----------------------------------------------------------------------------------------
-# mpmath reference: Newell (1993) f and g, 27-point stencil
+# helpers around the mpmath reference (invdesign.micromag._reference)
 # ----------------------------------------------------------------------------------------
-
-def _mp_asinh(num, den2):
-    return mp.mpf(0) if den2 == 0 else mp.asinh(num / mp.sqrt(den2))
-
-
-def _mp_atan(num, den):
-    return mp.mpf(0) if (num == 0 or den == 0) else mp.atan(num / den)
-
-
-def mp_f(x, y, z):
-    x2, y2, z2 = x * x, y * y, z * z
-    r = mp.sqrt(x2 + y2 + z2)
-    return (y / 2 * (z2 - x2) * _mp_asinh(y, x2 + z2) + z / 2 * (y2 - x2) * _mp_asinh(z, x2 + y2)
-            - x * y * z * _mp_atan(y * z, x * r) + (2 * x2 - y2 - z2) * r / 6)
-
-
-def mp_g(x, y, z):
-    x2, y2, z2 = x * x, y * y, z * z
-    r = mp.sqrt(x2 + y2 + z2)
-    return (x * y * z * _mp_asinh(z, x2 + y2) + y / 6 * (3 * z2 - y2) * _mp_asinh(x, y2 + z2)
-            + x / 6 * (3 * z2 - x2) * _mp_asinh(y, x2 + z2) - z**3 / 6 * _mp_atan(x * y, z * r)
-            - z * y2 / 2 * _mp_atan(x * z, y * r) - z * x2 / 2 * _mp_atan(y * z, x * r) - x * y * r / 3)
-
-
-def _mp_stencil(fun, x, y, z, dx, dy, dz):
-    c = {-1: 1, 0: -2, 1: 1}
-    total = mp.mpf(0)
-    for i in (-1, 0, 1):
-        for j in (-1, 0, 1):
-            for k in (-1, 0, 1):
-                total += c[i] * c[j] * c[k] * fun(x + i * dx, y + j * dy, z + k * dz)
-    return -total / (4 * mp.pi * dx * dy * dz)
-
-
-def mp_pair_tensor(disp, cell, dps=50):
-    """(xx, yy, zz, xy, xz, yz) at 50 digits, as floats."""
-    with mp.workdps(dps):
-        x, y, z = (mp.mpf(float(v)) for v in disp)
-        dx, dy, dz = (mp.mpf(float(v)) for v in cell)
-        comps = [
-            _mp_stencil(mp_f, x, y, z, dx, dy, dz),
-            _mp_stencil(mp_f, y, x, z, dy, dx, dz),
-            _mp_stencil(mp_f, z, y, x, dz, dy, dx),
-            _mp_stencil(mp_g, x, y, z, dx, dy, dz),
-            _mp_stencil(mp_g, x, z, y, dx, dz, dy),
-            _mp_stencil(mp_g, y, z, x, dy, dz, dx),
-        ]
-        return np.array([float(c) for c in comps])
-
 
 def _worst_relative_error(cells_disp, cell, method="auto"):
     """Max over displacements (in cells) of |est - ref| / max|ref|; also where it happened."""
@@ -98,28 +49,8 @@ def _radii(kmax, n):
 
 
 # ----------------------------------------------------------------------------------------
-# Aharoni (1998) prism demagnetizing factor (mpmath)
+# Aharoni (1998) prism demagnetizing factors (mpmath, invdesign.micromag._reference)
 # ----------------------------------------------------------------------------------------
-
-def aharoni_dz(lx, ly, lz, dps=40):
-    """D_z of a rectangular prism with edges lx, ly, lz (A. Aharoni, J. Appl. Phys. 83, 3432)."""
-    with mp.workdps(dps):
-        a, b, c = (mp.mpf(float(v)) / 2 for v in (lx, ly, lz))
-        abc = mp.sqrt(a * a + b * b + c * c)
-        ab, bc, ac = mp.sqrt(a * a + b * b), mp.sqrt(b * b + c * c), mp.sqrt(a * a + c * c)
-        s = ((b * b - c * c) / (2 * b * c) * mp.log((abc - a) / (abc + a))
-             + (a * a - c * c) / (2 * a * c) * mp.log((abc - b) / (abc + b))
-             + b / (2 * c) * mp.log((ab + a) / (ab - a))
-             + a / (2 * c) * mp.log((ab + b) / (ab - b))
-             + c / (2 * a) * mp.log((bc - b) / (bc + b))
-             + c / (2 * b) * mp.log((ac - a) / (ac + a))
-             + 2 * mp.atan(a * b / (c * abc))
-             + (a**3 + b**3 - 2 * c**3) / (3 * a * b * c)
-             + (a * a + b * b - 2 * c * c) / (3 * a * b * c) * abc
-             + c / (a * b) * (ac + bc)
-             - (ab**3 + bc**3 + ac**3) / (3 * a * b * c))
-        return float(s / mp.pi)
-
 
 def aharoni(lx, ly, lz):
     """(D_x, D_y, D_z) of the prism."""
