@@ -538,15 +538,7 @@ def newell_nxx(x, y, z, dx, dy, dz, *, method: str = "auto"):
     0.303072
     ```
     """
-    d = _check_cell(dx, dy, dz)
-    x, y, z = _displacements(x, y, z)
-    if method == "analytic":
-        out = _newell6(x.ravel(), y.ravel(), z.ravel(), d)[0]
-    elif method == "auto":
-        out = _accurate6(x, y, z, d)[0]
-    else:
-        raise ValueError(f"method must be 'auto' or 'analytic', got {method!r}")
-    out = out.reshape(x.shape)
+    out = pair_tensor(x, y, z, dx, dy, dz, method=method)[0]
     return float(out) if out.ndim == 0 else out
 
 
@@ -572,15 +564,7 @@ def newell_nxy(x, y, z, dx, dy, dz, *, method: str = "auto"):
     -0.119366
     ```
     """
-    d = _check_cell(dx, dy, dz)
-    x, y, z = _displacements(x, y, z)
-    if method == "analytic":
-        out = _newell6(x.ravel(), y.ravel(), z.ravel(), d)[3]
-    elif method == "auto":
-        out = _accurate6(x, y, z, d)[3]
-    else:
-        raise ValueError(f"method must be 'auto' or 'analytic', got {method!r}")
-    out = out.reshape(x.shape)
+    out = pair_tensor(x, y, z, dx, dy, dz, method=method)[3]
     return float(out) if out.ndim == 0 else out
 
 
