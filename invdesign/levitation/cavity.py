@@ -1,0 +1,30 @@
+"""Magnets levitated in superconducting cavities: meshes, magnets, four response models."""
+
+from ._cavity_mesh import CoaxialCavity as CoaxialCavity
+from ._cavity_mesh import GradedSize as GradedSize
+from ._cavity_mesh import Mesh as Mesh
+from ._cavity_mesh import MeshLayout as MeshLayout
+from ._cavity_mesh import axisymmetric_mesh as axisymmetric_mesh
+from ._cavity_mesh import cavity_layout as cavity_layout
+from ._cavity_mesh import cavity_mesh as cavity_mesh
+from ._cavity_mesh import mesh_layout as mesh_layout
+from ._cavity_mesh import parallel_plates_mesh as parallel_plates_mesh
+from ._cavity_mesh import plate_mesh as plate_mesh
+from ._cavity_mesh import sphere_mesh as sphere_mesh
+from ._magnets import GRADES as GRADES
+from ._magnets import PAPER_DISK as PAPER_DISK
+from ._magnets import PAPER_SPHERE as PAPER_SPHERE
+from ._magnets import DiskMagnet as DiskMagnet
+from ._magnets import SphereMagnet as SphereMagnet
+from ._magnets import gravity_energy as gravity_energy
+from ._magnets import moment_direction as moment_direction
+from ._magnets import up_vector as up_vector
+from ._superconductor import CavityModel as CavityModel
+from ._superconductor import ImageModel as ImageModel
+from ._superconductor import MeissnerModel as MeissnerModel
+from ._superconductor import NLoopModel as NLoopModel
+from ._superconductor import TwoLoopModel as TwoLoopModel
+from ._superconductor import check_position as check_position
+from ._superconductor import clearance as clearance
+from ._superconductor import image_height as image_height
+from ._superconductor import total_energy as total_energy
