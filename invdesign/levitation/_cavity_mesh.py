@@ -209,23 +209,39 @@ class GradedSize(eqx.Module):
         elif self.metric == "r":
             d = r - self.focus[0]
         else:
-            d = jnp.hypot(r - self.focus[0], z - self.focus[1])
+            d = _soft_hypot(r - self.focus[0], z - self.focus[1])
         h = self.spacing + self.growth * jnp.maximum(0.0, d - self.free)
         for re, ze in self.edges:
-            h = jnp.minimum(h, self.edge_size + self.edge_growth * jnp.hypot(r - re, z - ze))
+            h = jnp.minimum(h, self.edge_size + self.edge_growth * _soft_hypot(r - re, z - ze))
         return h
 
 
-def _segment_nodes(p0, p1, size, n_bands):
-    """Band boundaries along one straight segment: n_bands + 1 points (r, z)."""
+def _soft_hypot(a, b):
+    """hypot with a finite derivative at the origin (offset of 1 nm, negligible in h)."""
+    return jnp.sqrt(a * a + b * b + 1e-18)
+
+
+_CAP = 1.0 - 1.0 / math.sqrt(math.pi)
+"""A cap (band touching the axis) is 1/sqrt(pi) of a band wide, so its area ~ h^2 like the others."""
+
+
+def _segment_nodes(p0, p1, size, n_bands, cap_start=False, cap_end=False):
+    """Band boundaries along one straight segment: n_bands + 1 points (r, z).
+
+    With ``n_bands=None`` returns the number of bands the size function asks for.
+    """
     t = jnp.linspace(0.0, 1.0, _SAMPLES)
     pts = p0[None, :] + t[:, None] * (p1 - p0)[None, :]
     length = jnp.linalg.norm(p1 - p0)
     dens = 1.0 / size(pts[:, 0], pts[:, 1])
     cum = jnp.concatenate([jnp.zeros(1), jnp.cumsum(0.5 * (dens[1:] + dens[:-1]) * jnp.diff(t))]) * length
+    short = _CAP * (int(cap_start) + int(cap_end))
     if n_bands is None:
-        return cum[-1]
-    target = jnp.linspace(0.0, 1.0, n_bands + 1) * cum[-1]
+        return cum[-1] + short
+    k = np.arange(n_bands + 1, dtype=float)
+    if cap_start:
+        k[1:] -= _CAP
+    target = jnp.asarray(k / (n_bands - short)) * cum[-1]
     tk = jnp.interp(target, cum, t)
     tk = tk.at[0].set(0.0).at[-1].set(1.0)
     return p0[None, :] + tk[:, None] * (p1 - p0)[None, :]
@@ -238,8 +254,9 @@ def _layout(profiles, size) -> MeshLayout:
         segs = []
         for a, b in zip(prof[:-1], prof[1:]):
             a_, b_ = jnp.asarray(a), jnp.asarray(b)
-            n = max(1, int(round(float(_segment_nodes(a_, b_, size, None)))))
-            nodes = np.asarray(_segment_nodes(a_, b_, size, n))
+            cs, ce = bool(a[0] == 0.0), bool(b[0] == 0.0)
+            n = max(1, int(round(float(_segment_nodes(a_, b_, size, None, cs, ce)))))
+            nodes = np.asarray(_segment_nodes(a_, b_, size, n, cs, ce)) if n > 1 else np.stack([a, b])
             ra, za, rb, zb = nodes[:-1, 0], nodes[:-1, 1], nodes[1:, 0], nodes[1:, 1]
             width = np.maximum(np.hypot(rb - ra, zb - za), 1e-300)
             rm = 0.5 * (ra + rb)
@@ -335,7 +352,7 @@ def axisymmetric_mesh(
         seg_len = jnp.linalg.norm(jnp.diff(prof, axis=0), axis=1)
         for s, phis in enumerate(segs):
             p0, p1 = prof[s], prof[s + 1]
-            nodes = _segment_nodes(p0, p1, size, len(phis))
+            nodes = _segment_nodes(p0, p1, size, len(phis), phis[0] == 1 and len(phis) > 1, phis[-1] == 1 and len(phis) > 1)
             ra, za = nodes[:-1, 0], nodes[:-1, 1]
             rb, zb = nodes[1:, 0], nodes[1:, 1]
             d = p1 - p0
@@ -547,6 +564,7 @@ def cavity_layout(
     cavity: CoaxialCavity, spacing: float = 0.4e-3, *, graded: bool = True, growth: float = 0.3, rim: bool = True
 ) -> MeshLayout:
     """The static element counts of `cavity_mesh` for a concrete cavity."""
+    v.check_positive("spacing", spacing)
     profs, _ = cavity.profiles()
     return _layout(profs, _cavity_size_fn(cavity, spacing, graded, growth, rim))
 

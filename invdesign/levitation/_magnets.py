@@ -44,7 +44,7 @@ def moment_direction(beta, gamma):
     """Unit moment direction for the paper's angles (radians): ``R_x(gamma) R_y(beta) z``.
 
     ```python
-    >>> [round(float(c), 12) for c in moment_direction(jnp.pi / 2, 0.0)]
+    >>> [round(float(c), 12) + 0.0 for c in moment_direction(jnp.pi / 2, 0.0)]
     [1.0, 0.0, 0.0]
     ```
     """
@@ -80,7 +80,7 @@ class SphereMagnet(eqx.Module):
     ```python
     >>> s = SphereMagnet(radius=0.5e-3, mass=3.67e-6, remanence="N52")
     >>> round(float(s.moment) * 1e4, 4)  # A m^2 x 1e4
-    6.1246
+    6.125
     ```
     """
 

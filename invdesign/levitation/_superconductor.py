@@ -35,6 +35,7 @@ front of a superconducting surface; `total_energy` adds gravity ``m g (up . x)``
 
 from __future__ import annotations
 
+import functools
 import math
 
 import equinox as eqx
@@ -318,6 +319,7 @@ def _kernel_rows(x, pts, wts):
     """Field (A/m per unit charge density) at points x (..., 3) of every source element: (..., N, 3)."""
     e = x[..., None, None, :] - pts  # (..., N, Q, 3)
     r2 = jnp.sum(e * e, axis=-1)
+    r2 = jnp.where(r2 > 0, r2, 1.0)  # a point on itself (masked by callers): keep gradients finite
     inv3 = wts / (r2 * jnp.sqrt(r2))
     return jnp.sum(e * inv3[..., None], axis=-2)
 
@@ -362,6 +364,13 @@ def _pair_values(i, j, tp, tw, tn, sp, sw):
 
 
 def assemble(mesh: Mesh, pairs=None, *, batch_size: int = 128):
+    """The boundary-element matrix ``1/2 I + K'`` (N, N) of a mesh (jit-compiled; see `_assemble`)."""
+    if pairs is None:
+        pairs = near_pairs(mesh)
+    return _assemble_jit(mesh, tuple(jnp.asarray(a) for a in pairs), batch_size)
+
+
+def _assemble(mesh: Mesh, pairs, batch_size: int = 128):
     """The boundary-element matrix ``1/2 I + K'`` (N, N) of a mesh.
 
     Meshes with exact patches (`axisymmetric_mesh`) are discretised by Galerkin's method;
@@ -409,6 +418,14 @@ def assemble(mesh: Mesh, pairs=None, *, batch_size: int = 128):
     return mat
 
 
+_assemble_jit = jax.jit(_assemble, static_argnums=2)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _factor_jit(mesh, pairs, batch_size):
+    return jsl.lu_factor(_assemble(mesh, pairs, batch_size))
+
+
 class MeissnerModel(_MeshModel):
     """Ideal Meissner response by a magnetic surface-charge boundary-element method.
 
@@ -448,7 +465,9 @@ class MeissnerModel(_MeshModel):
             )
         self.mesh = mesh
         self.geometry = geometry
-        self.lu, self.piv = jsl.lu_factor(assemble(mesh, pairs, batch_size=batch_size))
+        if pairs is None:
+            pairs = near_pairs(mesh)
+        self.lu, self.piv = _factor_jit(mesh, tuple(jnp.asarray(a) for a in pairs), batch_size)
 
     # -- charges and fields
     def _rhs(self, magnet, position, direction):

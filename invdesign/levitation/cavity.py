@@ -28,3 +28,15 @@ from ._superconductor import check_position as check_position
 from ._superconductor import clearance as clearance
 from ._superconductor import image_height as image_height
 from ._superconductor import total_energy as total_energy
+from ._superconductor import near_pairs as near_pairs
+from ._superconductor import element_rule as element_rule
+from ._cavity_analysis import HeightDatum as HeightDatum
+from ._cavity_analysis import Well as Well
+from ._cavity_analysis import axis_height as axis_height
+from ._cavity_analysis import calibrate_response as calibrate_response
+from ._cavity_analysis import find_wells as find_wells
+from ._cavity_analysis import grid_minima as grid_minima
+from ._cavity_analysis import landscape as landscape
+from ._cavity_analysis import mechanical_frequencies as mechanical_frequencies
+from ._cavity_analysis import refine_minimum as refine_minimum
+from ._cavity_mesh import cavity_size as cavity_size
