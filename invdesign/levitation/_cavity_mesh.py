@@ -248,15 +248,28 @@ def _segment_nodes(p0, p1, size, n_bands, cap_start=False, cap_end=False):
 
 
 def _layout(profiles, size) -> MeshLayout:
+    """Static band and ring counts for concrete profiles (numpy; `size` called once per segment)."""
     rings = []
+    t = np.linspace(0.0, 1.0, _SAMPLES)
     for prof in profiles:
         prof = np.asarray(prof, dtype=float)
         segs = []
         for a, b in zip(prof[:-1], prof[1:]):
-            a_, b_ = jnp.asarray(a), jnp.asarray(b)
             cs, ce = bool(a[0] == 0.0), bool(b[0] == 0.0)
-            n = max(1, int(round(float(_segment_nodes(a_, b_, size, None, cs, ce)))))
-            nodes = np.asarray(_segment_nodes(a_, b_, size, n, cs, ce)) if n > 1 else np.stack([a, b])
+            pts = a[None, :] + t[:, None] * (b - a)[None, :]
+            dens = 1.0 / np.asarray(size(jnp.asarray(pts[:, 0]), jnp.asarray(pts[:, 1])), dtype=float)
+            cum = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(t))]) * np.hypot(*(b - a))
+            short = _CAP * (int(cs) + int(ce))
+            n = max(1, int(round(cum[-1] + short)))
+            if n > 1:
+                k = np.arange(n + 1, dtype=float)
+                if cs:
+                    k[1:] -= _CAP
+                tk = np.interp(k / (n - short) * cum[-1], cum, t)
+                tk[0], tk[-1] = 0.0, 1.0
+            else:
+                tk = np.array([0.0, 1.0])
+            nodes = a[None, :] + tk[:, None] * (b - a)[None, :]
             ra, za, rb, zb = nodes[:-1, 0], nodes[:-1, 1], nodes[1:, 0], nodes[1:, 1]
             width = np.maximum(np.hypot(rb - ra, zb - za), 1e-300)
             rm = 0.5 * (ra + rb)
@@ -270,6 +283,15 @@ def _layout(profiles, size) -> MeshLayout:
             segs.append(tuple(int(k) for k in phis))
         rings.append(tuple(segs))
     return MeshLayout(tuple(rings))
+
+
+class UniformSize(eqx.Module):
+    """A constant element size ``h(r, z) = spacing``."""
+
+    spacing: float
+
+    def __call__(self, r, z):
+        return jnp.full(jnp.shape(jnp.asarray(r) + jnp.asarray(z)), self.spacing)
 
 
 def _turning(prof):
@@ -314,8 +336,7 @@ def axisymmetric_mesh(
         raise ValueError("give exactly one of spacing (uniform) or size (a function h(r, z))")
     if spacing is not None:
         v.check_positive("spacing", spacing)
-        sp = spacing
-        size = lambda r, z: jnp.full(jnp.shape(jnp.asarray(r) + jnp.asarray(z)), sp)  # noqa: E731
+        size = UniformSize(float(spacing))
     if len(profiles) == 0:
         raise ValueError("profiles is empty: the mesh would have no elements")
     profs = []
@@ -340,13 +361,19 @@ def axisymmetric_mesh(
         layout = _layout(profs, size)
     if len(layout.rings) != len(profs):
         raise ValueError("layout does not match profiles (different number of profiles)")
+    for prof, segs, name in zip(profs, layout.rings, names):
+        if len(segs) != prof.shape[0] - 1:
+            raise ValueError(f"layout does not match profile {name!r} (segment count)")
+    if isinstance(size, eqx.Module):
+        return _build_jit(profs, size, layout, tuple(names))
+    return _build(profs, size, layout, tuple(names))
 
+
+def _build(profs, size, layout, names):
     parts = {k: [] for k in ("centre", "normal", "tangent", "area", "curv", "patch")}
     surfaces = []
     start = 0
     for prof, segs, name in zip(profs, layout.rings, names):
-        if len(segs) != prof.shape[0] - 1:
-            raise ValueError(f"layout does not match profile {name!r} (segment count)")
         turn = _turning(prof) if prof.shape[0] > 2 else jnp.zeros(0)
         smooth_turn = jnp.where(jnp.abs(turn) < _SMOOTH_TURN, turn, 0.0)
         seg_len = jnp.linalg.norm(jnp.diff(prof, axis=0), axis=1)
@@ -414,14 +441,16 @@ def axisymmetric_mesh(
     )
 
 
+_build_jit = eqx.filter_jit(_build)
+
+
 def mesh_layout(profiles, spacing: float | None = None, *, size: Callable | None = None) -> MeshLayout:
     """The static `MeshLayout` that `axisymmetric_mesh` would choose for these arguments."""
     if (spacing is None) == (size is None):
         raise ValueError("give exactly one of spacing or size")
     if spacing is not None:
         v.check_positive("spacing", spacing)
-        sp = spacing
-        size = lambda r, z: jnp.full(jnp.shape(jnp.asarray(r) + jnp.asarray(z)), sp)  # noqa: E731
+        size = UniformSize(float(spacing))
     return _layout([jnp.asarray(p, dtype=float) for p in profiles], size)
 
 
