@@ -48,7 +48,7 @@ from .. import _validate as v
 from ..constants import MU0
 from ..fields import loop_field
 from ._cavity_mesh import CoaxialCavity, Mesh
-from ._magnets import _disc_rule, gravity_energy
+from ._magnets import SphereMagnet, _disc_rule, gravity_energy
 
 __all__ = [
     "CavityModel",
@@ -523,14 +523,16 @@ class MeissnerModel(_MeshModel):
     def _terms(self, magnet, position, direction):
         """Normal-field data and coupling of one pose.
 
-        Returns ``(b_c, b_q, k)``: ``-H_magnet . n`` at the element centres (N,) and at the
-        seven quadrature points of every element (N, 7), and ``k`` (N, 7), the moment-direction
+        Returns ``(b_c, b_q, k)``: ``-H_magnet . n`` as the right-hand side (N,) and at the
+        quadrature points of every element (N, Q), and ``k`` (N, Q), the moment-direction
         component of the field at the magnet (volume-averaged) per unit charge density at each
         quadrature point, times ``|mu|`` and the quadrature weight.
         """
         pts, wts, nrm = element_rule(self.mesh)
         wts = wts / _FOUR_PI
         d = _unit(jnp.asarray(direction, dtype=float))
+        if isinstance(magnet, SphereMagnet):
+            return self._dipole_terms(pts, wts, nrm, jnp.asarray(position, dtype=float), magnet.moment * d)
         b_q = magnet.field(pts, position, d)
         b_q = -jnp.sum(b_q * nrm, axis=-1) / MU0
         if self.mesh.patch is None:
@@ -541,6 +543,27 @@ class MeissnerModel(_MeshModel):
         e = q[:, None, None, :] - pts  # (Q, N, 7, 3)
         r2 = jnp.sum(e * e, axis=-1)
         k = jnp.sum(qw[:, None, None] * (e @ d) / (r2 * jnp.sqrt(r2)), axis=0) * wts * magnet.moment
+        return b_c, b_q, k
+
+    def _dipole_terms(self, pts, wts, nrm, x, m):
+        """`_terms` of a point dipole ``m`` at ``x``, written with scalar arrays (one fused pass)."""
+        rx, ry, rz = pts[..., 0] - x[0], pts[..., 1] - x[1], pts[..., 2] - x[2]
+        r2 = rx * rx + ry * ry + rz * rz
+        inv_r2 = 1.0 / r2
+        inv_r3 = inv_r2 * jnp.sqrt(inv_r2) / _FOUR_PI
+        mr = m[0] * rx + m[1] * ry + m[2] * rz
+        nr = nrm[..., 0] * rx + nrm[..., 1] * ry + nrm[..., 2] * rz
+        mn = nrm[..., 0] * m[0] + nrm[..., 1] * m[1] + nrm[..., 2] * m[2]
+        b_q = -(3.0 * mr * nr * inv_r2 - mn) * inv_r3  # -H . n
+        # k = w |mu| d . (x - p) / (4 pi |x - p|^3), with wts already divided by 4 pi
+        k = -wts * mr * inv_r3 * _FOUR_PI
+        if self.mesh.patch is None:
+            c = self.mesh.centre - x
+            cn = jnp.sum(c * self.mesh.normal, axis=-1)
+            rc2 = jnp.sum(c * c, axis=-1)
+            b_c = -(3.0 * (c @ m) * cn / rc2 - self.mesh.normal @ m) / (_FOUR_PI * rc2 * jnp.sqrt(rc2))
+        else:
+            b_c = jnp.sum(wts * b_q, axis=-1) * _FOUR_PI / self.mesh.area
         return b_c, b_q, k
 
     def _energy_from_terms(self, sigma, b_c, b_q, k):
@@ -567,24 +590,36 @@ class MeissnerModel(_MeshModel):
         w = -0.5 * MU0 * w
         return 0.5 * (w + w.T)
 
-    def magnetic_energies(self, magnet, positions, direction, *, batch_size: int = 256):
-        """Energies at ``P`` positions (one direction): charges for a whole batch in one solve."""
+    def magnetic_energies(self, magnet, positions, direction, *, batch_size: int = 2048, chunk: int = 64):
+        """Energies at ``P`` positions (one direction or one per position).
+
+        The element data of `chunk` positions at a time are reduced to the right-hand sides
+        and couplings ``(P, N)``; the charges of `batch_size` positions come from one
+        triangular solve with that many right-hand sides (matrix-matrix speed).
+        """
         pos = jnp.asarray(positions, dtype=float)
         d = jnp.broadcast_to(_unit(jnp.asarray(direction, dtype=float)), pos.shape)
         n_pos = pos.shape[0]
-        batch_size = max(1, min(batch_size, n_pos))
+        chunk = max(1, min(chunk, n_pos))
+        batch_size = max(chunk, min(batch_size, -(-n_pos // chunk) * chunk))
+        batch_size = -(-batch_size // chunk) * chunk
         nb = -(-n_pos // batch_size)
         pad = nb * batch_size - n_pos
         pos_p = jnp.concatenate([pos, jnp.broadcast_to(pos[-1:], (pad, 3))]) if pad else pos
         d_p = jnp.concatenate([d, jnp.broadcast_to(d[-1:], (pad, 3))]) if pad else d
 
-        def chunk(args):
-            pc, dc = args
-            b_c, b_q, k = jax.vmap(lambda p, dd: self._terms(magnet, p, dd))(pc, dc)
-            sig = self.solve(b_c.T).T  # (B, N)
-            return jax.vmap(self._energy_from_terms)(sig, b_c, b_q, k)
+        def reduce_one(p, dd):
+            b_c, b_q, k = self._terms(magnet, p, dd)
+            direct = 2.0 * jnp.sum((b_q - b_c[:, None]) * k)
+            return b_c, jnp.sum(k, axis=-1), direct
 
-        out = jax.lax.map(chunk, (pos_p.reshape(nb, batch_size, 3), d_p.reshape(nb, batch_size, 3)))
+        def batch(args):
+            pc, dc = args
+            b_c, kk, direct = jax.lax.map(lambda a: reduce_one(a[0], a[1]), (pc, dc), batch_size=chunk)
+            sig = self.solve(b_c.T)  # (N, B)
+            return -0.5 * MU0 * (jnp.sum(kk * sig.T, axis=-1) + direct)
+
+        out = jax.lax.map(batch, (pos_p.reshape(nb, batch_size, 3), d_p.reshape(nb, batch_size, 3)))
         return out.reshape(-1)[:n_pos]
 
 

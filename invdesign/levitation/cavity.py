@@ -40,3 +40,7 @@ from ._cavity_analysis import landscape as landscape
 from ._cavity_analysis import mechanical_frequencies as mechanical_frequencies
 from ._cavity_analysis import refine_minimum as refine_minimum
 from ._cavity_mesh import cavity_size as cavity_size
+from ._cavity_analysis import MEISSNER_SPACING as MEISSNER_SPACING
+from ._cavity_analysis import PAPER_NLOOP_SPACING as PAPER_NLOOP_SPACING
+from ._cavity_analysis import meissner_model as meissner_model
+from ._cavity_analysis import nloop_model as nloop_model
