@@ -440,7 +440,7 @@ MEISSNER_SPACING = 0.4e-3
 """Default element size (m) of the Meissner model's cavity mesh (refined at the stub rim)."""
 
 
-def nloop_model(cavity, spacing: float = PAPER_NLOOP_SPACING) -> "NLoopModel":
+def nloop_model(cavity, spacing: float = PAPER_NLOOP_SPACING):
     """The paper's N-loop model (model 3) on equal elements over the whole cavity."""
     from ._cavity_mesh import cavity_mesh
     from ._superconductor import NLoopModel
@@ -448,7 +448,7 @@ def nloop_model(cavity, spacing: float = PAPER_NLOOP_SPACING) -> "NLoopModel":
     return NLoopModel(cavity_mesh(cavity, spacing, graded=False, rim=False), cavity)
 
 
-def meissner_model(cavity, spacing: float = MEISSNER_SPACING) -> "MeissnerModel":
+def meissner_model(cavity, spacing: float = MEISSNER_SPACING):
     """The self-consistent Meissner model (model 4) on the default graded, rim-refined mesh."""
     from ._cavity_mesh import cavity_mesh
     from ._superconductor import MeissnerModel
