@@ -54,7 +54,13 @@ def _magnetic(model, magnet, x, d):
 _total_jit = eqx.filter_jit(_total)
 _total_grad = eqx.filter_jit(jax.grad(_total, argnums=2))
 _total_hess = eqx.filter_jit(jax.hessian(_total, argnums=2))
-_total_grad_batch = eqx.filter_jit(jax.vmap(jax.grad(_total, argnums=2), in_axes=(None, None, 0, None, None, None)))
+@eqx.filter_jit
+def _total_grad_batch(model, magnet, xs, d, tilt, response):
+    g = jax.grad(_total, argnums=2)
+    return jax.lax.map(lambda x: g(model, magnet, x, d, tilt, response), xs, batch_size=8)
+
+
+
 _magnetic_grad = eqx.filter_jit(jax.grad(_magnetic, argnums=2))
 _magnetic_hess = eqx.filter_jit(jax.hessian(_magnetic, argnums=2))
 
@@ -334,27 +340,53 @@ class HeightDatum:
     source: str = ""
 
 
-def _height_and_slope(d: HeightDatum, response: float):
-    """Model height (m) at `response` and its derivative d height / d response."""
+def _axis_newton(d: HeightDatum, response: float, z0: float, dd, max_iter: int = 12):
+    """Newton on dU/dz = 0 along the vertical line from a nearby start; None if it fails."""
+    t, r = jnp.asarray(math.pi / 2), jnp.asarray(response, dtype=float)
+    z = float(z0)
+    for _ in range(max_iter):
+        x = jnp.array([d.xy[0], d.xy[1], z])
+        g = float(_total_grad(d.model, d.magnet, x, dd, t, r)[2])
+        h = float(_total_hess(d.model, d.magnet, x, dd, t, r)[2, 2])
+        if not h > 0:
+            return None
+        step = max(-2e-4, min(2e-4, -g / h))
+        z += step
+        if abs(step) < 1e-11:
+            return z
+    return None
+
+
+def _height_and_slope(d: HeightDatum, response: float, start=None):
+    """Model height (m) at `response`, its derivative d height / d response and the position.
+
+    `start`: the position found at a nearby response (warm start: Newton instead of a scan).
+    """
     dd = jnp.asarray(d.direction, dtype=float)
     if d.kind == "axis":
-        z = axis_height(d.model, d.magnet, d.direction, d.z_lo, d.z_hi, xy=d.xy, response=response)
+        z = _axis_newton(d, response, start, dd) if start is not None else None
+        if z is None:
+            z = axis_height(d.model, d.magnet, d.direction, d.z_lo, d.z_hi, xy=d.xy, response=response)
         x = jnp.array([d.xy[0], d.xy[1], z])
         g = _magnetic_grad(d.model, d.magnet, x, dd)
         h = _magnetic_hess(d.model, d.magnet, x, dd)
         # dU/dz = response * dUm/dz + m g = 0  =>  dz/dresp = -dUm/dz / (resp * d2Um/dz2)
         slope = -float(g[2]) / (response * float(h[2, 2]))
-        return z - d.reference, slope
+        return z - d.reference, slope, z
     if d.kind == "well":
-        w = refine_minimum(d.model, d.magnet, d.y0, d.z0, d.direction, response=response)
+        y0, z0 = start if start is not None else (d.y0, d.z0)
+        w = refine_minimum(d.model, d.magnet, y0, z0, d.direction, response=response)
         if not w.converged:
-            raise RuntimeError(f"calibration datum {d.label!r}: the well did not converge at response {response:g}")
+            raise RuntimeError(
+                f"calibration datum {d.label!r}: no well near (y, z) = ({y0:g}, {z0:g}) m at response {response:g} "
+                "(the well may not exist there: start the fit from another `initial`)"
+            )
         x = jnp.array([0.0, w.y, w.z])
         g = np.asarray(_magnetic_grad(d.model, d.magnet, x, dd))[1:]
         h = np.asarray(_magnetic_hess(d.model, d.magnet, x, dd))[1:, 1:]
         # grad U = response grad Um + m g e_z = 0  =>  d(y, z)/dresp = -(response H_m)^-1 grad Um
         dp = -np.linalg.solve(response * h, g)
-        return w.z - d.reference, float(dp[1])
+        return w.z - d.reference, float(dp[1]), (w.y, w.z)
     raise ValueError(f"kind must be 'axis' or 'well', got {d.kind!r}")
 
 
@@ -386,9 +418,10 @@ def calibrate_response(
     theta = jnp.asarray(math.log(initial))
     state = opt.init(theta)
     hist_chi, hist_loss = [], []
+    starts = [None] * len(data)
     for _ in range(int(steps)):
         chi = float(jnp.exp(theta))
-        hs, slopes = zip(*(_height_and_slope(d, chi) for d in data))
+        hs, slopes, starts = zip(*(_height_and_slope(d, chi, s) for d, s in zip(data, starts)))
         rel = (np.array(hs) - meas) / meas
         loss = float(np.mean(rel**2))
         dloss_dchi = float(np.mean(2.0 * rel * np.array(slopes) / meas))
@@ -397,7 +430,7 @@ def calibrate_response(
         updates, state = opt.update(jnp.asarray(dloss_dchi * chi), state)
         theta = optax.apply_updates(theta, updates)
     chi = float(jnp.exp(theta))
-    hs = np.array([_height_and_slope(d, chi)[0] for d in data])
+    hs = np.array([_height_and_slope(d, chi, s)[0] for d, s in zip(data, starts)])
     rel = (hs - meas) / meas
     return xr.Dataset(
         {
