@@ -223,12 +223,12 @@ def refine_minimum(model, magnet, y0, z0, direction, *, x=0.0, tilt=math.pi / 2,
         if n > 2e-4:
             step *= 2e-4 / n
         f0 = val(p)
-        t = 1.0
-        while t > 1e-4:
-            q = p + t * step
-            if fits(q) and val(q) <= f0 + 1e-4 * t * float(g @ step):
+        lam = 1.0
+        while lam > 1e-4:
+            q = p + lam * step
+            if fits(q) and val(q) <= f0 + 1e-4 * lam * float(g @ step):
                 break
-            t *= 0.5
+            lam *= 0.5
         else:
             break
         p = q

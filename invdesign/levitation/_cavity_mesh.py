@@ -277,7 +277,9 @@ def _layout(profiles, size) -> MeshLayout:
             # pieces about as long (azimuthally) as the band is wide; where a short segment
             # makes the band much narrower than the local size, use the local size instead
             ref = np.where(width > 0.25 * h, width, h)
-            phis = np.maximum(3, np.round(2.0 * np.pi * rm / ref)).astype(int)
+            # an even count keeps every ring symmetric under x -> -x and y -> -y (elements at
+            # azimuths 2 pi (j + 1/2) / n), so the y-z plane is a mirror plane of the mesh
+            phis = 2 * np.maximum(2, np.round(np.pi * rm / ref)).astype(int)
             axis = np.minimum(ra, rb) <= 1e-12 * np.maximum(1.0, ra + rb)
             phis[axis] = 1  # a band touching the axis: one disc (or cone-cap) element
             segs.append(tuple(int(k) for k in phis))
