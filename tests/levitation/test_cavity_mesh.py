@@ -130,10 +130,10 @@ def test_uniform_mesh_has_equal_elements(uniform, cavity):
     cap = m.surface("stub_top").start  # the single disc element on the axis
     rest = np.delete(a, cap)
     # elements are about spacing x spacing; the 2 mm stub top gets only two bands at 1 mm
-    # spacing (rounding), so its outer ring is up to 1.6 spacing^2
-    assert np.all((rest > 0.6 * SPACING**2) & (rest < 1.6 * SPACING**2))
+    # spacing (rounding to an even ring count), so its outer ring is up to 1.9 spacing^2
+    assert np.all((rest > 0.6 * SPACING**2) & (rest < 2.0 * SPACING**2))
     rad = np.sqrt(rest / np.pi)
-    assert rad.max() / rad.min() < 1.35
+    assert rad.max() / rad.min() < 1.45
     # the axis cap is a disc of about the same area as the other elements
     assert 0.6 * SPACING**2 < float(m.area[cap]) < 1.7 * SPACING**2
     # the count follows the area: N ~ A / h^2, quadrupling when h halves
