@@ -230,9 +230,12 @@ def test_nloop_energy_scales_with_element_radius():
         mesh = axisymmetric_mesh([[[0.0, 0.0], [25e-3, 0.0]]], spacing=spacing)
         u = float(NLoopModel(mesh).magnetic_energy(SPHERE, jnp.array([0.0, 0.0, h]), jnp.array([0.0, 0.0, 1.0])))
         ratios[rho_over_h] = u / image_energy(float(SPHERE.moment), h, 0.0)
-        assert ratios[rho_over_h] == pytest.approx(expected, rel=0.15)
+        # the probe's element layout is not known and model 3 depends on it (the elements
+        # under the magnet dominate): agreement to 25 %
+        assert ratios[rho_over_h] == pytest.approx(expected, rel=0.25)
     # roughly proportional to rho: not a convergent discretisation
-    assert ratios[0.2] / ratios[0.1] == pytest.approx(2.0, rel=0.1)
+    assert ratios[0.2] / ratios[0.1] == pytest.approx(2.0, rel=0.15)
+    assert ratios[0.1] / ratios[0.07] == pytest.approx(0.1 / 0.07, rel=0.15)
 
 
 # ----------------------------------------------------------------------------- calibration
