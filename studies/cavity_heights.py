@@ -152,7 +152,7 @@ def main(argv=None):
                                 source="text: peak levitation height about 2.1 mm (Fig. 7c)"))
         # start near the expected factor: at chi = 1 the ideal model has no gap well (the
         # sphere floats above the stub), so the gap datum is undefined there
-        cal[name] = calibrate_response(data, initial=args.initial, steps=args.steps, learning_rate=0.1)
+        cal[name] = calibrate_response(data, initial=args.initial, steps=args.steps, learning_rate=0.1, progress=True)
         print(f"  calibration {name}: chi = {float(cal[name].response):.4f}, rms residual "
               f"{cal[name].attrs['rms_relative_residual']:.3f} ({time.time() - t0:.0f} s)", flush=True)
     calds = xr.concat([cal["meissner"], cal["nloop"]], dim=xr.DataArray(["meissner", "nloop"], dims="model", name="model"))

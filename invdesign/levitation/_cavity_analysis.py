@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import scipy.optimize
+import tqdm
 import xarray as xr
 
 from .. import _validate as v
@@ -397,13 +398,15 @@ def calibrate_response(
     steps: int = 60,
     learning_rate: float = 0.1,
     name: str = "response",
+    progress: bool = False,
 ) -> xr.Dataset:
     """Fit one effective response factor to measured heights by gradient descent.
 
     The model energy is ``chi * U_mag + m g (up . x)``; ``chi = 1`` is the ideal response of
     the model. The loss is the mean squared relative height error; ``log chi`` is updated by
     Adam (optax), with gradients of each height from the implicit-function theorem at the
-    equilibrium (exact, no finite differences).
+    equilibrium (exact, no finite differences). Between steps every height is re-solved by
+    Newton's method from the previous equilibrium. `progress` shows a tqdm bar.
 
     **Returns:** a Dataset with the fitted value (attr and variable `response`), the history
     (`loss`, `response_history` over `iteration`) and, per datum, the measured and model
@@ -419,7 +422,8 @@ def calibrate_response(
     state = opt.init(theta)
     hist_chi, hist_loss = [], []
     starts = [None] * len(data)
-    for _ in range(int(steps)):
+    bar = tqdm.tqdm(range(int(steps)), desc=f"calibrating {name}", disable=not progress)
+    for _ in bar:
         chi = float(jnp.exp(theta))
         hs, slopes, starts = zip(*(_height_and_slope(d, chi, s) for d, s in zip(data, starts)))
         rel = (np.array(hs) - meas) / meas
@@ -427,6 +431,7 @@ def calibrate_response(
         dloss_dchi = float(np.mean(2.0 * rel * np.array(slopes) / meas))
         hist_chi.append(chi)
         hist_loss.append(loss)
+        bar.set_postfix(chi=f"{chi:.4g}", loss=f"{loss:.3g}")
         updates, state = opt.update(jnp.asarray(dloss_dchi * chi), state)
         theta = optax.apply_updates(theta, updates)
     chi = float(jnp.exp(theta))
