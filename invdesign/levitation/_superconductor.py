@@ -45,7 +45,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 
 from .. import _validate as v
-from ..constants import MU0
+from ..constants import G0, MU0
 from ..fields import loop_field
 from ._cavity_mesh import CoaxialCavity, Mesh
 from ._magnets import SphereMagnet, _disc_rule, gravity_energy
@@ -135,8 +135,6 @@ class ImageModel(CavityModel):
 def image_height(magnet, orientation: str = "vertical"):
     """Levitation height above an infinite plane (paper eq. 3 for a vertical moment)."""
     c = 2.0 if orientation == "vertical" else 1.0
-    from ..constants import G0
-
     return (3.0 * c * MU0 * magnet.moment**2 / (64.0 * jnp.pi * magnet.mass * G0)) ** 0.25
 
 
