@@ -58,8 +58,12 @@ Problems:
     continuous `grade` in [-0.5, 3.5] rounded to the nearest of N35, N42, N50, N52: only
     these four magnets exist, paper Table 1); objectives: distance from the target (min),
     well depth (max), lowest mechanical frequency (max). The evaluation is the same pure JAX
-    function at a fixed mesh layout, so the genetic driver runs one jitted `vmap` per
-    population (no Dask needed).
+    function at a fixed mesh layout (so `evaluate` stays `vmap`-able in principle), but the
+    problem also carries an `elementwise` function (`JittedPoint`) and is searched through
+    Dask, one individual per task: with jax/jaxlib 0.10.2 on a 2-core CPU, the batched
+    (`vmap`) evaluation of a population intermittently deadlocks the XLA CPU runtime (all
+    threads idle; seen with loops whose body differentiates through the boundary-element
+    solve), while single-point evaluations run reliably. One jitted point uses every core.
 
 Meshes: the element counts (`cavity_layout`) are fixed once, so the mesh is a smooth
 function of R, r_stub and h_stub (elements stretch with the geometry); `(a)` takes the layout
@@ -112,6 +116,7 @@ __all__ = [
     "GRADE_NAMES",
     "CavityDesign",
     "fitted_response",
+    "JittedPoint",
     "gradient_problem",
     "pareto_problem",
     "summary_table",
@@ -203,9 +208,6 @@ class CavityDesign:
     - `newton_steps`: fixed number of damped Newton steps from the grid minimum.
     - `magnet`: dict with the sphere's `radius` (m) and `mass` (kg).
     - `remanence`: Br (T) when it is not a design parameter.
-    - `unroll_newton`: unroll the Newton steps in Python instead of a `fori_loop`. Needed
-      under `vmap`: with jax/jaxlib 0.10.2 on CPU, a batched loop whose body differentiates
-      through the boundary-element solve deadlocks the XLA runtime (all threads idle).
     """
 
     layout_geometry: dict
@@ -220,7 +222,6 @@ class CavityDesign:
     magnet: dict = dataclasses.field(default_factory=lambda: dict(PAPER_SPHERE))
     remanence: float = GRADES["N52"]
     margin: float = 0.05e-3
-    unroll_newton: bool = False
 
     def __post_init__(self):
         _positive("spacing", self.spacing)
@@ -327,15 +328,12 @@ class CavityDesign:
                 step = step * jnp.minimum(1.0, 0.25 * MM / jnp.where(n > 0, n, 1.0))
                 cand = q[None, :] + ts[:, None] * step[None, :]
                 e_c = jax.vmap(val)(cand)
-                good = fits(cand) & (e_c <= val(q)) & jnp.isfinite(e_c)
+                # below 1 um from the minimum the energy change drowns in rounding: take the
+                # full (quadratically convergent) Newton step there
+                good = fits(cand) & ((e_c <= val(q)) | (n < 1e-6)) & jnp.isfinite(e_c)
                 k = jnp.argmax(good)
                 return jnp.where(jnp.any(good), cand[k], q)
 
-            if self.unroll_newton:
-                q = q_init
-                for i in range(self.newton_steps):
-                    q = body(i, q)
-                return q
             return jax.lax.fori_loop(0, self.newton_steps, body, q_init)
 
         def tangent_solve(lin, y):
@@ -401,6 +399,27 @@ class CavityDesign:
         """Concrete `(cavity, model, magnet)` at a design (for landscapes and checks)."""
         p = {k: float(v) for k, v in p.items()}
         return self.build(p)
+
+
+class JittedPoint:
+    """A plain-Python `elementwise` function: one design point through the jitted `evaluate`.
+
+    `dict[str, float] -> dict[str, float]`; the compiled function is built on first use (and
+    dropped when pickled, so Dask workers compile their own).
+    """
+
+    def __init__(self, evaluate):
+        self.evaluate = evaluate
+        self._fn = None
+
+    def __call__(self, row):
+        if self._fn is None:
+            self._fn = jax.jit(self.evaluate)
+        out = self._fn({k: jnp.asarray(v, dtype=float) for k, v in row.items()})
+        return {k: float(v) for k, v in out.items()}
+
+    def __getstate__(self):
+        return {"evaluate": self.evaluate, "_fn": None}
 
 
 def _corners(space_geom):
@@ -549,8 +568,7 @@ def pareto_problem(
     ]
     layout_geom = dict(radius=7e-3, stub_radius=1.5e-3, stub_height=7e-3)
     design = CavityDesign(layout_geom, _corners(box), {}, spacing=spacing, response=response,
-                          target_offset=tuple(target_offset), escape_height=escape_height, grid=tuple(grid),
-                          unroll_newton=True)
+                          target_offset=tuple(target_offset), escape_height=escape_height, grid=tuple(grid))
     br = jnp.asarray(_GRADE_BR)
 
     def evaluate(p):
@@ -564,6 +582,7 @@ def pareto_problem(
         "cavity-pareto",
         DesignSpace(params),
         evaluate,
+        elementwise=JittedPoint(evaluate),
         objectives=[
             Objective("distance", "min", "m", "distance of the global minimum from the target", scale=MM),
             Objective("depth", "max", "J", "well depth (escape level minus minimum energy)", scale=10 * NJ),
@@ -606,8 +625,12 @@ def _run_cavity(method, seed=0, quick=False, progress=True):
 
 def _run_pareto(method="genetic", seed=0, quick=False, progress=True):
     problem = pareto_problem(**(QUICK if quick else {}))
-    ds = genetic_search(problem, algorithm="nsga2", pop_size=16 if quick else 48, n_gen=3 if quick else 40,
-                        seed=seed, progress=progress)
+    # one in-process Dask worker: the individuals run one at a time through the jitted
+    # single-point evaluation (which itself uses every core), compiled once
+    ds = genetic_search(problem, algorithm="nsga2", pop_size=16 if quick else 40, n_gen=3 if quick else 30,
+                        seed=seed, progress=progress, backend="dask",
+                        cluster_kwargs=dict(n_workers=1, threads_per_worker=1, processes=False,
+                                            dashboard_address=None))
     return _with_options(ds, problem)
 
 

@@ -1,0 +1,148 @@
+"""Cavity design problems: outputs at the defaults, the located minimum checked for
+stationarity, Hessian frequencies and a dense energy landscape from the library, implicit
+gradients against central differences, a short gradient search and the Pareto evaluation.
+
+Everything runs on the coarse `--quick` mesh (1.5 mm elements) and a small grid, so one
+evaluation takes well under a second; the compiled functions are shared across tests.
+"""
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+
+import invdesign  # noqa: F401
+from invdesign.constants import G0
+from invdesign.levitation.cavity import landscape, mechanical_frequencies
+from invdesign.optimize import gradient as gradient_module
+from invdesign.optimize import gradient_search, results
+from problems.cavity import GRADE_NAMES, gradient_problem, pareto_problem
+
+SETTINGS = dict(spacing=1.5e-3, grid=(13, 17))
+X0 = {"radius": 5.3e-3, "tilt": math.radians(12.0)}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return gradient_problem(**SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def evaluate(problem):
+    return jax.jit(problem.evaluate)
+
+
+@pytest.fixture(scope="module")
+def at_x0(evaluate):
+    return {k: float(v) for k, v in evaluate(X0).items()}
+
+
+def test_outputs_finite_at_the_defaults(problem, evaluate):
+    out = evaluate(problem.space.initial())
+    names = set(problem.required_outputs) | set(problem.outputs)
+    assert names <= set(out)
+    for k, v in out.items():
+        assert np.isfinite(float(v)), k
+    # the paper's N52 sphere in its Fig. 8b cavity (R = 5 mm, tilt = 10 deg): a single well
+    # above the stub, off the axis towards the lower (-y) wall, with frequencies of order
+    # the paper's 4-28 Hz
+    assert float(out["remanence"]) == 1.47
+    assert -2e-3 < float(out["y_min"]) < 0.0
+    assert 2e-3 < float(out["height_above_stub"]) < 6e-3
+    assert 1.0 < float(out["f_min"]) < float(out["f_max"]) < 60.0
+    assert float(out["depth"]) > 0
+    target = (float(out["target_y"]), float(out["target_z"]))
+    assert target == pytest.approx((-2.5e-3, 8.5e-3), abs=1e-15)
+    d = math.hypot(float(out["y_min"]) - target[0], float(out["z_min"]) - target[1])
+    assert float(out["distance"]) == pytest.approx(d, rel=1e-9)
+
+
+def test_minimum_is_a_stationary_point_and_the_global_minimum(problem, at_x0):
+    design = problem.design
+    cav, model, magnet = design.model(X0)
+    direction = design._direction
+    tilt = X0["tilt"]
+    x = jnp.array([0.0, at_x0["y_min"], at_x0["z_min"]])
+    mg = float(magnet.mass) * G0
+    # gradient of the total energy (all three components) vanishes, Hessian positive definite
+    grad = jax.grad(lambda p: design.energy(model, magnet, tilt, p))(x)
+    assert float(jnp.max(jnp.abs(grad))) < 1e-9 * mg
+    assert at_x0["residual_force"] < 1e-9 * mg
+    ref = mechanical_frequencies(model, magnet, x, direction, tilt=tilt)
+    assert np.all(np.linalg.eigvalsh(ref["hessian"]) > 0)
+    assert at_x0["f_min"] == pytest.approx(float(np.min(ref["eigenfrequencies"])), rel=1e-8)
+    assert at_x0["f_max"] == pytest.approx(float(np.max(ref["eigenfrequencies"])), rel=1e-8)
+    for k in ("f_r", "f_phi", "f_z"):
+        assert at_x0[k] == pytest.approx(ref[k], rel=1e-8), k
+    # global: no point of a dense landscape over the whole vacuum lies lower
+    a = float(magnet.radius)
+    R, top = float(cav.radius), float(cav.stub_height) + design.escape_height
+    ds = landscape(model, magnet, np.linspace(-R + a, R - a, 37), np.linspace(a, top, 45), direction, tilt=tilt)
+    assert float(np.nanmin(ds["energy"].values)) >= at_x0["energy_min"] - 1e-15
+    assert int(ds["valid"].sum()) > 500
+
+
+def test_gradient_of_the_objective_matches_central_differences(problem, evaluate):
+    # the position of the minimum, hence the distance, depends on the design only through
+    # the implicit function theorem at grad U = 0 (custom_root)
+    grad = jax.jit(jax.grad(lambda p: problem.evaluate(p)["distance"]))({k: jnp.asarray(v) for k, v in X0.items()})
+    for name, h in (("radius", 1e-7), ("tilt", 1e-5)):
+        xp, xm = dict(X0), dict(X0)
+        xp[name] += h
+        xm[name] -= h
+        fd = (float(evaluate(xp)["distance"]) - float(evaluate(xm)["distance"])) / (2 * h)
+        assert float(grad[name]) == pytest.approx(fd, rel=1e-5), name
+    # the objective really depends on both (R moves the wall, tilt tips gravity)
+    assert abs(float(grad["radius"])) > 0.1 and abs(float(grad["tilt"])) > 1e-4
+
+
+def test_short_gradient_search_reduces_the_distance(problem, monkeypatch, tmp_path):
+    # the driver runs fixed chunks of 64 iterations; 5 keep this test short
+    monkeypatch.setattr(gradient_module, "_CHUNK", 5)
+    ds = gradient_search(problem, method="adam", learning_rate=0.1, max_iter=5, outer_iters=1, progress=False)
+    assert isinstance(ds, xr.Dataset)
+    assert ds.sizes["iteration"] == 5
+    assert float(ds["distance"][-1]) < 0.9 * float(ds["distance"][0])
+    assert np.all(np.diff(ds["distance"].values) < 0)  # every Adam step moved towards the target
+    assert float(ds["radius"][0]) == pytest.approx(5e-3) and float(ds["radius"][-1]) > 5e-3
+    assert json.loads(ds.attrs["parameters"]) == ["radius", "tilt"]
+    assert json.loads(ds.attrs["objectives"]) == ["distance"]
+    assert json.loads(ds.attrs["constraints"]) == ["depth_margin", "freq_low", "freq_high"]
+    outputs = json.loads(ds.attrs["outputs"])
+    for k in ("depth", "f_min", "f_max", "f_r", "f_phi", "f_z", "y_min", "z_min", "residual_force"):
+        assert k in outputs and k in ds
+    assert ds["distance"].attrs["units"] == "m" and ds["distance"].attrs["role"] == "objective"
+    assert ds["tilt"].attrs["units"] == "rad" and ds["depth"].attrs["units"] == "J"
+    assert ds["f_min"].attrs["units"] == "Hz"
+    assert ds.attrs["problem"] == "cavity" and ds.attrs["algorithm"] == "gradient-adam"
+    assert json.loads(ds.attrs["settings"])["max_iter"] == 5
+    results.save(ds, tmp_path / "cavity.nc")
+    back = results.load(tmp_path / "cavity.nc")
+    np.testing.assert_array_equal(back["distance"].values, ds["distance"].values)
+
+
+def test_pareto_evaluation_returns_the_three_objectives():
+    pareto = pareto_problem(**SETTINGS)
+    assert pareto.objective_names == ["distance", "depth", "f_min"]
+    assert [o.sense for o in pareto.objectives] == ["min", "max", "max"]
+    assert pareto.elementwise is not None  # searched through Dask, one point per task
+    row = {"radius": 6e-3, "tilt": math.radians(20.0), "stub_radius": 2e-3, "stub_height": 5e-3, "grade": 1.2}
+    out = pareto.elementwise(row)
+    assert {"distance", "depth", "f_min", "unstable"} <= set(out)
+    assert all(math.isfinite(v) for v in out.values())
+    assert out["remanence"] == 1.35 and GRADE_NAMES[1] == "N42"  # grade 1.2 rounds to N42
+    assert out["distance"] > 0 and out["depth"] > 0 and out["f_min"] > 0
+    assert out["unstable"] == -out["f_min"]
+
+
+def test_bad_options_are_errors():
+    with pytest.raises(ValueError, match="f_lo"):
+        gradient_problem(f_lo=50.0, f_hi=40.0)
+    with pytest.raises(ValueError, match="min_depth"):
+        gradient_problem(min_depth=-1.0)
+    with pytest.raises(ValueError, match="response"):
+        gradient_problem(response=0.0)
