@@ -40,7 +40,10 @@ from _cavity_common import (
     write_text,
 )
 from invdesign.levitation.cavity import (
+    MEISSNER_SPACING,
+    PAPER_NLOOP_SPACING,
     CoaxialCavity,
+    cavity_layout,
     find_wells,
     landscape,
     meissner_model,
@@ -59,9 +62,16 @@ def fitted_response():
         return float(ds.attrs["fitted_response_meissner"])
 
 
-def build(kind, radius):
+def build(kind, radius, like=None):
+    """Model 3 or 4 for a cavity of this radius; with `like` (another radius) on that
+    cavity's element layout, so a root search over R reuses one set of compiled functions."""
     cav = CoaxialCavity(radius=radius)
-    return nloop_model(cav) if kind == "nloop" else meissner_model(cav)
+    layout = None
+    if like is not None:
+        other = CoaxialCavity(radius=like)
+        layout = (cavity_layout(other, PAPER_NLOOP_SPACING, graded=False, rim=False) if kind == "nloop"
+                  else cavity_layout(other, MEISSNER_SPACING))
+    return nloop_model(cav, layout=layout) if kind == "nloop" else meissner_model(cav, layout=layout)
 
 
 def grids(radius, n_y, n_z):
@@ -123,30 +133,63 @@ def main(argv=None):
             print(f"  {names[i]} R = {radius * 1e3:.1f} mm: {len(wells)} wells, gap {g}, stub {s} ({time.time() - t0:.0f} s)",
                   flush=True)
 
-    # crossover by root finding on E_gap - E_stub (continuation of both wells)
-    crossover = {}
+    # crossover: the radius where the global minimum moves between the stub rim and the gap.
+    # E_gap - E_stub is followed by continuation of both wells; a well that vanishes counts
+    # as infinitely high. Bisection on the sign brackets the switch; where both wells exist
+    # at both ends of the final bracket, Brent's method finishes on E_gap - E_stub.
+    crossover, crossover_kind = {}, {}
     for i, (kind, resp) in enumerate(variants):
-        d = e_gap[i] - e_stub[i]
-        ok = np.isfinite(d)
-        idx = [k for k in range(radii.size - 1) if ok[k] and ok[k + 1] and np.sign(d[k]) != np.sign(d[k + 1])]
+        which = np.where(np.isfinite(e_gap[i]) & ~(e_stub[i] < e_gap[i]), 1.0, np.where(np.isfinite(e_stub[i]), -1.0, np.nan))
+        idx = [k for k in range(radii.size - 1) if which[k] * which[k + 1] < 0]
         if not idx:
-            crossover[names[i]] = float("nan")
+            crossover[names[i]], crossover_kind[names[i]] = float("nan"), "none"
             continue
         k = idx[0]
-        starts = {"gap": pos_gap[i, k], "stub": pos_stub[i, k]}
+        # several starts per well, since a well on the axis can split into two off-axis ones
+        # (the axis then holds a saddle that Newton would settle on); the last position found
+        # is tried first (continuation)
+        starts = {"gap": [p for p in (pos_gap[i, k], pos_gap[i, k + 1]) if np.all(np.isfinite(p))],
+                  "stub": [p for p in (pos_stub[i, k], pos_stub[i, k + 1]) if np.all(np.isfinite(p))]}
+        starts["stub"] += [np.array([0.3e-3, H_STUB + 2e-3]), np.array([0.9 * R_STUB, H_STUB + 1.6e-3])]
+        starts["gap"] += [np.array([0.5 * (radii[k] + R_STUB), 2.5e-3])]
 
-        def diff(radius, kind=kind, resp=resp, starts=starts):
-            model = build(kind, radius)
+        def diff(radius, kind=kind, resp=resp, starts=starts, like=float(radii[k])):
+            model = build(kind, radius, like)
             e = {}
-            for which, (yy, zz) in starts.items():
-                w = refine_minimum(model, mag, yy, zz, AZIMUTHAL, response=resp)
-                if not w.converged or classify(w) != which:
-                    raise RuntimeError(f"{which} well lost at R = {radius}")
-                e[which] = w.energy
+            for which_, cands in starts.items():
+                found = []
+                for yy, zz in cands:
+                    if abs(yy) > radius - 0.6e-3:
+                        continue
+                    w = refine_minimum(model, mag, yy, zz, AZIMUTHAL, response=resp)
+                    if w.converged and classify(w) == which_:
+                        found.append(w)
+                best = min(found, key=lambda w: w.energy) if found else None
+                e[which_] = best.energy if best else math.inf
+                if best:
+                    cands.insert(0, np.array([abs(best.y), best.z]))
+            if math.isinf(e["gap"]) and math.isinf(e["stub"]):
+                raise RuntimeError(f"both wells lost at R = {radius}")
             return e["gap"] - e["stub"]
 
-        crossover[names[i]] = float(scipy.optimize.brentq(diff, radii[k], radii[k + 1], xtol=2e-6))
-        print(f"  crossover {names[i]}: {crossover[names[i]] * 1e3:.3f} mm ({time.time() - t0:.0f} s)", flush=True)
+        a, b = float(radii[k]), float(radii[k + 1])
+        fa, fb = diff(a), diff(b)
+        while b - a > 2e-5:
+            m = 0.5 * (a + b)
+            fm = diff(m)
+            if np.sign(fm) == np.sign(fa):
+                a, fa = m, fm
+            else:
+                b, fb = m, fm
+        if math.isfinite(fa) and math.isfinite(fb):
+            crossover[names[i]] = float(scipy.optimize.brentq(diff, a, b, xtol=1e-6))
+            crossover_kind[names[i]] = "equal well energies"
+        else:
+            crossover[names[i]] = 0.5 * (a + b)
+            lost = "stub" if (math.isinf(fa) and fa < 0) or (math.isinf(fb) and fb < 0) else "gap"
+            crossover_kind[names[i]] = f"the {lost} well vanishes (bisection, +-10 um)"
+        print(f"  crossover {names[i]}: {crossover[names[i]] * 1e3:.3f} mm, {crossover_kind[names[i]]} "
+              f"({time.time() - t0:.0f} s)", flush=True)
 
     out = xr.Dataset(
         {
@@ -155,7 +198,9 @@ def main(argv=None):
             "gap_well_position": (("model", "radius", "coord"), pos_gap, dict(units="m", long_name="(|y|, z) of the gap well")),
             "stub_well_position": (("model", "radius", "coord"), pos_stub, dict(units="m", long_name="(|y|, z) of the stub well")),
             "global_minimum": (("model", "radius", "coord"), glob, dict(units="m", long_name="(|y|, z) of the global minimum")),
-            "crossover_radius": (("model",), np.array([crossover[n] for n in names]), dict(units="m", long_name="E_gap = E_stub")),
+            "crossover_radius": (("model",), np.array([crossover[n] for n in names]),
+                                 dict(units="m", long_name="global minimum moves between stub rim and gap")),
+            "crossover_kind": (("model",), np.array([crossover_kind[n] for n in names])),
         },
         coords={"model": names, "radius": ("radius", radii, dict(units="m")), "coord": ["abs_y", "z"]},
         attrs=dict(magnet="N52 sphere", direction="azimuthal (+x)", response_fitted=float(chi) if chi else float("nan")),
@@ -172,13 +217,15 @@ def main(argv=None):
     lines += ["", "Crossover radius (paper: about 5.5 mm):", ""]
     for n in names:
         c = crossover[n]
-        lines.append(f"- {n}: " + (f"{c * 1e3:.3f} mm" if math.isfinite(c) else "none in 4-7 mm (no sign change of E_gap - E_stub)"))
+        lines.append(f"- {n}: " + (f"{c * 1e3:.3f} mm ({crossover_kind[n]})" if math.isfinite(c)
+                                    else "none in 4-7 mm (the global minimum stays on one side)"))
     write_text(FIGURES / "cavity_landscapes.md", "\n".join(lines) + "\n")
 
     # figure: contour maps (rows: model), energy vs y (Fig. 5c), well energies vs R (Fig. 5d)
     keys = sorted(maps)
     ncol = max(1, len({k for _, k in keys}))
-    fig, axes = plt.subplots(len(variants) + 1, max(ncol, 2), figsize=(4.2 * max(ncol, 2), 3.6 * (len(variants) + 1)), squeeze=False)
+    fig, axes = plt.subplots(len(variants) + 1, max(ncol, 2), figsize=(4.2 * max(ncol, 2), 3.6 * (len(variants) + 1)), squeeze=False,
+                             layout="constrained")
     cols = {}
     for i, k in keys:
         c = cols.setdefault(k, len(cols))

@@ -478,17 +478,25 @@ MEISSNER_SPACING = 0.4e-3
 """Default element size (m) of the Meissner model's cavity mesh (refined at the stub rim)."""
 
 
-def nloop_model(cavity, spacing: float = PAPER_NLOOP_SPACING):
-    """The paper's N-loop model (model 3) on equal elements over the whole cavity."""
+def nloop_model(cavity, spacing: float = PAPER_NLOOP_SPACING, *, layout=None):
+    """The paper's N-loop model (model 3) on equal elements over the whole cavity.
+
+    `layout` (from `cavity_layout(other, spacing, graded=False, rim=False)`) fixes the
+    element counts, so that nearby geometries share array shapes and compiled functions.
+    """
     from ._cavity_mesh import cavity_mesh
     from ._superconductor import NLoopModel
 
-    return NLoopModel(cavity_mesh(cavity, spacing, graded=False, rim=False), cavity)
+    return NLoopModel(cavity_mesh(cavity, spacing, graded=False, rim=False, layout=layout), cavity)
 
 
-def meissner_model(cavity, spacing: float = MEISSNER_SPACING):
-    """The self-consistent Meissner model (model 4) on the default graded, rim-refined mesh."""
+def meissner_model(cavity, spacing: float = MEISSNER_SPACING, *, layout=None):
+    """The self-consistent Meissner model (model 4) on the default graded, rim-refined mesh.
+
+    `layout` (from `cavity_layout(other, spacing)`) fixes the element counts, so that nearby
+    geometries share array shapes and compiled functions.
+    """
     from ._cavity_mesh import cavity_mesh
     from ._superconductor import MeissnerModel
 
-    return MeissnerModel(cavity_mesh(cavity, spacing), cavity)
+    return MeissnerModel(cavity_mesh(cavity, spacing, layout=layout), cavity)
