@@ -14,6 +14,10 @@ minima, and at the global minimum the frequencies from the autodiff Hessian of t
   (0.1 mm / r rad in phi) at the minimum.
 
 Paper (5 mm cavity, 3.67 mg sphere, quadratic fits): f_r = 28 Hz, f_z = 11 Hz, f_phi = 4.3 Hz.
+The paper fits ``U = k x^2 + b`` and takes ``f = sqrt(k / m) / (2 pi)``; for that form the
+spring constant is ``2 k`` and the oscillator frequency ``sqrt(2 k / m) / (2 pi)``, a factor
+sqrt(2) higher. The fits are reported both ways (``frequency_quadratic_fit`` is the
+oscillator frequency, ``frequency_paper_convention`` the paper's formula).
 
 Writes `cavity_tilt.{nc,png,md}` to studies/figures.
 
@@ -77,6 +81,7 @@ def main(argv=None):
     fixed = np.full((len(variants), len(radii), 3), np.nan)
     relaxed = np.full_like(fixed, np.nan)
     fitted = np.full_like(fixed, np.nan)
+    paper_conv = np.full_like(fixed, np.nan)
     eig = np.full_like(fixed, np.nan)
     minimum = np.full((len(variants), len(radii), 3), np.nan)
     n_wells = np.zeros((len(variants), len(radii)), dtype=int)
@@ -102,6 +107,7 @@ def main(argv=None):
                 relaxed[i, k] = [fr[q] for q in keys]
             qf = quadratic_fit_frequencies(model, mag, w.y, w.z, resp)
             fitted[i, k] = [qf[q] for q in keys]
+            paper_conv[i, k] = fitted[i, k] / math.sqrt(2.0)  # sqrt(k/m) instead of sqrt(2k/m)
             print(f"  {names[i]} R = {radius * 1e3:.0f} mm: {len(wells)} minima, global at y = {w.y * 1e3:.2f}, "
                   f"z = {w.z * 1e3:.2f} mm; f (Hessian) = {np.round(fixed[i, k], 2)} Hz ({time.time() - t0:.0f} s)", flush=True)
 
@@ -112,6 +118,8 @@ def main(argv=None):
             "frequency_hessian": (("model", "radius", "mode"), fixed, dict(units="Hz", long_name="Hessian, moment fixed")),
             "frequency_relaxed": (("model", "radius", "mode"), relaxed, dict(units="Hz", long_name="Hessian, moment relaxed")),
             "frequency_quadratic_fit": (("model", "radius", "mode"), fitted, dict(units="Hz", long_name="3-point fits, 0.1 mm")),
+            "frequency_paper_convention": (("model", "radius", "mode"), paper_conv,
+                                           dict(units="Hz", long_name="3-point fits with the paper's f = sqrt(k/m)/2pi")),
             "eigenfrequency": (("model", "radius", "index"), eig, dict(units="Hz", long_name="Hessian eigenfrequencies")),
             "paper_frequency": (("mode",), np.array([PAPER[q] for q in keys]), dict(units="Hz", long_name="paper, R = 5 mm")),
         },
@@ -122,17 +130,19 @@ def main(argv=None):
     save_dataset(ds, FIGURES / "cavity_tilt.nc")
 
     lines = ["# Tilted cavity (axis 10 deg above horizontal), N52 sphere", "",
-             "| model | R (mm) | minima | global minimum y, z (mm) | f_r, f_z, f_phi Hessian (Hz) | relaxed moment (Hz) | 3-point fits (Hz) |",
-             "|---|---|---|---|---|---|---|"]
+             "| model | R (mm) | minima | global minimum y, z (mm) | f_r, f_z, f_phi Hessian (Hz) | relaxed moment (Hz) | 3-point fits (Hz) | fits, paper's sqrt(k/m) (Hz) |",
+             "|---|---|---|---|---|---|---|---|"]
     for i, n in enumerate(names):
         for k, radius in enumerate(radii):
             fmt = lambda a: ", ".join(f"{v:.2f}" for v in a) if np.all(np.isfinite(a)) else "-"  # noqa: E731
             lines.append(f"| {n} | {radius * 1e3:.0f} | {n_wells[i, k]} | {minimum[i, k, 0] * 1e3:.2f}, {minimum[i, k, 1] * 1e3:.2f} | "
-                         f"{fmt(fixed[i, k])} | {fmt(relaxed[i, k])} | {fmt(fitted[i, k])} |")
-    lines += ["", "Paper (R = 5 mm, quadratic fits): f_r = 28, f_z = 11, f_phi = 4.3 Hz."]
+                         f"{fmt(fixed[i, k])} | {fmt(relaxed[i, k])} | {fmt(fitted[i, k])} | {fmt(paper_conv[i, k])} |")
+    lines += ["", "Paper (R = 5 mm, model 3, quadratic fits with f = sqrt(k/m)/2pi for U = k x^2 + b): "
+              "f_r = 28, f_z = 11, f_phi = 4.3 Hz."]
     write_text(FIGURES / "cavity_tilt.md", "\n".join(lines) + "\n")
 
-    fig, axes = plt.subplots(len(variants), len(radii), figsize=(4.4 * len(radii), 3.9 * len(variants)), squeeze=False)
+    fig, axes = plt.subplots(len(variants), len(radii), figsize=(4.4 * len(radii), 3.9 * len(variants)), squeeze=False,
+                             layout="constrained")
     for (i, k), m in maps.items():
         marks = [(minimum[i, k, 0], minimum[i, k, 1], "r*")] if np.isfinite(minimum[i, k, 0]) else []
         contour_panel(axes[i, k], m, f"{names[i]}, R = {radii[k] * 1e3:.0f} mm, tilted 10 deg", cavity(radii[k]), marks)
