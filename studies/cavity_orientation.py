@@ -22,9 +22,8 @@ the effective response factor chi fitted by `studies/cavity_heights.py` (energy
 How: for a sphere the magnetic energy is a quadratic form in the moment, so ``W(y, z)`` on the
 grid comes from six landscapes per model (directions e_i and (e_i + e_j)/sqrt 2) and is
 reused for every direction, both remanences (``W`` scales as Br^2) and chi. The grid minima
-are refined with the real model (value, gradient and Hessian by JAX). Refinement is done
-here rather than by `refine_minimum`, whose line search reuses the name `t` of the tilt
-(after the first step gravity is evaluated at a wrong tilt and the search stalls).
+are refined with the real model (value, gradient and Hessian by JAX), all poses of a model
+in one batched Newton iteration (rather than `refine_minimum` one pose at a time).
 
 Claims checked (PASS / DIFFERS per model, in `cavity_orientation.md`): Fig. 4 maximum at the
 vertical moment and minima parallel to the surface; the azimuthal moment (gamma = 0,
@@ -607,9 +606,6 @@ def main(argv=None):
           "and Hessian by JAX, all poses of a model in one batch).",
           f"- Mirror symmetry check: the sweeps must satisfy U(angle) = U(-angle); largest difference "
           f"{asym:.2e} nJ.",
-          "- The library's `refine_minimum` is not used: inside its line search the loop variable `t` overwrites the "
-          "tilt `t` that its energy closures read, so after the first trial step gravity is evaluated at a tilt of "
-          "1 rad (or less) and the search stalls at the starting point (reported as not converged).",
           f"- Converged refinements: {int(conv.sum())} of {conv.size}; touching a wall: {int(wall.sum())}.",
           "", f"Run time {time.time() - t0:.0f} s."]
     write_text(FIGURES / "cavity_orientation.md", "\n".join(L) + "\n")
