@@ -52,8 +52,9 @@ Problems:
 (a) `gradient_problem`: cavity radius R (4-7 mm) and tilt (2-30 deg), optionally the stub
     radius and height; minimise the distance of the global minimum from the target subject
     to a well depth of at least `min_depth` (20 nJ, the paper's contour spacing) and every
-    mechanical frequency inside `[f_lo, f_hi]`. Solved with `gradient_search` (L-BFGS on an
-    augmented Lagrangian).
+    mechanical frequency inside `[f_lo, f_hi]`. Solved with `gradient_search` (the command
+    line uses Adam on the augmented Lagrangian: one value-and-gradient per step, where an
+    L-BFGS line search would spend several).
 (b) `pareto_problem`: NSGA-II over R, tilt, r_stub, h_stub and the magnet grade (a
     continuous `grade` in [-0.5, 3.5] rounded to the nearest of N35, N42, N50, N52: only
     these four magnets exist, paper Table 1); objectives: distance from the target (min),
