@@ -22,7 +22,7 @@ import numpy as np
 import invdesign  # noqa: F401
 from invdesign.micromag import _newell
 from invdesign.micromag._newell import demag_tensor, pair_tensor
-from invdesign.micromag._reference import mp_pair_tensor
+from invdesign.reference.newell import mp_pair_tensor
 
 CASES = {
     # name: (cell, largest distance in cells, in-plane only)

@@ -9,8 +9,8 @@ The cavity issue's performance targets, in one run (CPU, float64):
   (about 5200 elements): the same landscape in <= 60 s *including* mesh building,
   assembly and LU factorisation;
 - the paper's own algorithm (appendix A, Fig. 10: a Python loop over the elements for every
-  position, `_paper_loop.py`) on an 11 x 11 sub-grid of the same landscape and the same
-  model-3 mesh: its time, the per-position speed-up of model 3 over it, and the largest
+  position, `invdesign.reference.paper_loop`) on an 11 x 11 sub-grid of the same landscape
+  and the same model-3 mesh: its time, the per-position speed-up of model 3 over it, and the largest
   relative difference of the two energies on the common positions.
 
 The grid: ``y`` in ``[-R + a, R - a]``, ``z`` in ``[a, 12 mm]`` (``a = 0.5 mm`` the sphere's
@@ -54,7 +54,6 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 import invdesign  # noqa: E402
-import _paper_loop  # noqa: E402
 from _timing import best_time  # noqa: E402
 from invdesign.levitation.cavity import (  # noqa: E402
     GRADES,
@@ -67,6 +66,7 @@ from invdesign.levitation.cavity import (  # noqa: E402
     landscape,
     moment_direction,
 )
+from invdesign.reference import paper_loop as _paper_loop  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 

@@ -15,7 +15,7 @@ from invdesign.levitation import (
     escape_barrier,
     minimax_escape_levels,
 )
-from levitation_reference import dijkstra_minimax
+from invdesign.reference.levitation import dijkstra_minimax
 
 
 def box_exits(shape):

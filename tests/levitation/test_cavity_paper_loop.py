@@ -1,6 +1,6 @@
 """`NLoopModel` (JAX, vectorised) against the paper's own algorithm, a plain Python loop.
 
-The reference is `studies/benchmarks/_paper_loop.py`: appendix A / Fig. 10 of the cavity
+The reference is `invdesign.reference.paper_loop`: appendix A / Fig. 10 of the cavity
 paper implemented literally (numpy + scipy only, no shared code): per element a rotation into
 the element frame, the dipole's normal field at the element centre, ``i = -B_n rho / mu0``,
 the classical elliptic-integral loop field (paper eqs. 6-8, on-axis formula near ``r = 0``)
@@ -9,9 +9,7 @@ the paper's 7 mm cavity, including on the cavity axis (``r = 0`` for the stub-to
 on both sides of the baseline's near-axis switch.
 """
 
-import importlib.util
 import math
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -28,11 +26,7 @@ from invdesign.levitation.cavity import (
     moment_direction,
     total_energy,
 )
-
-_PATH = Path(__file__).resolve().parents[2] / "studies" / "benchmarks" / "_paper_loop.py"
-_SPEC = importlib.util.spec_from_file_location("_paper_loop", _PATH)
-paper_loop = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(paper_loop)
+from invdesign.reference import paper_loop
 
 SPHERE = SphereMagnet(**PAPER_SPHERE, remanence=1.47)
 RTOL = 1e-9

@@ -23,7 +23,7 @@ from invdesign.levitation import (
     laplacian_b2,
     trap_modes,
 )
-from levitation_reference import (
+from invdesign.reference.levitation import (
     G0,
     MU0,
     axis_derivatives,
@@ -33,6 +33,8 @@ from levitation_reference import (
     fd_hessian,
     sphere_volume,
 )
+
+mp.mp.dps = 40  # this module's own mpmath arithmetic (cancelling b'^2 / 2 - b b'')
 
 AH_AXIS = [(1e-6, 0.03, -0.5e-6), (1e-6, -0.03, 0.5e-6)]  # (radius, current, z_centre)
 ONE_AXIS = [(1.0, 1.0, 0.0)]

@@ -22,7 +22,9 @@ from invdesign.levitation import (
     find_equilibria,
     trap_modes,
 )
-from levitation_reference import G0, MU0, axis_derivatives, b_axis, sphere_volume
+from invdesign.reference.levitation import G0, MU0, axis_derivatives, b_axis, sphere_volume
+
+mp.mp.dps = 40  # this module's own mpmath arithmetic (cancelling b'^2 / 2 - b b'')
 
 AH_AXIS = [(1e-6, 0.03, -0.5e-6), (1e-6, -0.03, 0.5e-6)]
 

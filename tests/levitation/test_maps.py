@@ -10,7 +10,7 @@ from invdesign.levitation import (
     classify_stability,
     stability_map,
 )
-from levitation_reference import G0, MU0, axis_derivatives, sphere_volume
+from invdesign.reference.levitation import G0, MU0, axis_derivatives, sphere_volume
 
 AH_AXIS = [(1e-6, 0.03, -0.5e-6), (1e-6, -0.03, 0.5e-6)]
 

@@ -19,7 +19,7 @@ import pytest
 
 import invdesign  # noqa: F401
 from invdesign.micromag._newell import demag_tensor, newell_nxx, newell_nxy, pair_tensor
-from invdesign.micromag._reference import aharoni_dz, mp_pair_tensor
+from invdesign.reference.newell import aharoni_dz, mp_pair_tensor
 
 CUBE = (1.0, 1.0, 1.0)
 FILM = (3.90625, 3.90625, 3.0)
@@ -27,7 +27,7 @@ THICK = (2.0, 2.0, 36000.0)
 
 
 # ----------------------------------------------------------------------------------------
-# helpers around the mpmath reference (invdesign.micromag._reference)
+# helpers around the mpmath reference (invdesign.reference.newell)
 # ----------------------------------------------------------------------------------------
 
 def _worst_relative_error(cells_disp, cell, method="auto"):
@@ -49,7 +49,7 @@ def _radii(kmax, n):
 
 
 # ----------------------------------------------------------------------------------------
-# Aharoni (1998) prism demagnetizing factors (mpmath, invdesign.micromag._reference)
+# Aharoni (1998) prism demagnetizing factors (mpmath, invdesign.reference.newell)
 # ----------------------------------------------------------------------------------------
 
 def aharoni(lx, ly, lz):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from invdesign.constants import MU0
-from invdesign.micromag._reference import aharoni_dz
+from invdesign.reference.newell import aharoni_dz
 from invdesign.micromag import (
     Grid,
     Material,

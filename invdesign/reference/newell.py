@@ -1,18 +1,22 @@
-"""High-precision (mpmath) references for tests and accuracy studies.
+"""Newell and Aharoni demagnetization references in high precision (mpmath).
 
 - `mp_pair_tensor`: Newell's (1993) cell-pair demagnetization tensor, the f/g functions and
   their 27-point stencil evaluated with `dps` digits (independent of the float64 branches
-  in `_newell`, whose cancellation it measures).
+  in `invdesign.micromag._newell`, whose cancellation it measures).
 - `aharoni_dz`: demagnetizing factor of a uniformly magnetized rectangular prism,
   A. Aharoni, J. Appl. Phys. 83, 3432 (1998).
 
-mpmath is a test dependency; this module is not imported by the package.
+Independent of the code it checks: nothing from `invdesign`'s physics is imported here.
+Needs mpmath (the ``test`` extra: ``pip install -e ".[test]"``).
 """
 
 from __future__ import annotations
 
-import mpmath as mp
 import numpy as np
+
+from ._mpmath import require_mpmath
+
+mp = require_mpmath(__name__)
 
 
 def _mp_asinh(num, den2):

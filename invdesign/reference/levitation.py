@@ -1,41 +1,58 @@
-"""Independent references for the levitation tests (mpmath on-axis formulas, numpy Biot-Savart,
-Dijkstra minimax). Nothing here imports invdesign."""
+"""Independent references for the loop-field and levitation tests.
+
+- `b_axis`, `axis_derivatives`, `axis_hessian_b2`: the on-axis field of coaxial loops and its
+  derivatives in mpmath (at least `DPS` digits; more when the caller works with more).
+- `biot_savart`: a numpy trapezoid-rule Biot-Savart quadrature of a loop's field.
+- `fd_hessian`: a Richardson-extrapolated central-difference Hessian of a scalar function.
+- `dijkstra_minimax`: escape levels on a grid by Dijkstra (checks the barrier search).
+
+Independent of the code it checks: nothing from `invdesign`'s physics is imported here (the
+constants are written out again). Needs mpmath (the ``test`` extra:
+``pip install -e ".[test]"``). It does not change mpmath's global precision.
+"""
 
 from __future__ import annotations
 
 import heapq
 import math
 
-import mpmath as mp
 import numpy as np
+
+from ._mpmath import at_least_dps, require_mpmath
+
+mp = require_mpmath(__name__)
 
 MU0 = 1.25663706212e-6
 G0 = 9.80665
-mp.mp.dps = 40
+DPS = 40
+"""Minimum working precision (decimal digits) of the mpmath references."""
 
 
 def b_axis(z, loops):
     """On-axis field b(z) (T) of coaxial loops [(radius, current, z_centre), ...] (mpmath)."""
-    z = mp.mpf(z)
-    total = mp.mpf(0)
-    for a, current, zc in loops:
-        a, current, zc = mp.mpf(a), mp.mpf(current), mp.mpf(zc)
-        total += MU0 * current * a**2 / (2 * (a**2 + (z - zc) ** 2) ** mp.mpf(1.5))
-    return total
+    with at_least_dps(mp, DPS):
+        z = mp.mpf(z)
+        total = mp.mpf(0)
+        for a, current, zc in loops:
+            a, current, zc = mp.mpf(a), mp.mpf(current), mp.mpf(zc)
+            total += mp.mpf(MU0) * current * a**2 / (2 * (a**2 + (z - zc) ** 2) ** mp.mpf(1.5))
+        return total
 
 
 def axis_derivatives(z, loops):
     """(b, b', b'') on the axis at height z (mpmath differentiation of the exact formula)."""
     f = lambda t: b_axis(t, loops)  # noqa: E731
-    return f(z), mp.diff(f, z, 1), mp.diff(f, z, 2)
+    with at_least_dps(mp, DPS):
+        return f(z), mp.diff(f, z, 1), mp.diff(f, z, 2)
 
 
 def axis_hessian_b2(z, loops):
     """Hessian diagonal of |B|^2 on the axis: (b'^2/2 - b b'', same, 2 (b'^2 + b b''))."""
-    b, b1, b2 = axis_derivatives(z, loops)
-    h_r = b1**2 / 2 - b * b2
-    h_z = 2 * (b1**2 + b * b2)
-    return float(h_r), float(h_r), float(h_z)
+    with at_least_dps(mp, DPS):
+        b, b1, b2 = axis_derivatives(z, loops)
+        h_r = b1**2 / 2 - b * b2
+        h_z = 2 * (b1**2 + b * b2)
+        return float(h_r), float(h_r), float(h_z)
 
 
 def biot_savart(points, radius, current, zc=0.0, n=4000):
@@ -87,4 +104,5 @@ def dijkstra_minimax(u, exits):
 
 
 def sphere_volume(radius):
+    """Volume (m^3) of a sphere of `radius` (m)."""
     return 4.0 * math.pi / 3.0 * radius**3

@@ -1,8 +1,8 @@
 """The paper's N-loop algorithm as a plain Python loop (appendix A, Fig. 10): the baseline.
 
 An independent, deliberately literal re-implementation of the N-loop model of the cavity
-paper (sections II.2-II.3, appendix A), used to check `invdesign.levitation.cavity.NLoopModel`
-and as the speed baseline of `bench_cavity.py`. For one magnet position it walks over the
+paper (sections II.2-II.3, appendix A), used to check the cavity package's `NLoopModel` and
+as the speed baseline of ``studies/benchmarks/bench_cavity.py``. For one magnet position it walks over the
 mesh elements one at a time, as the flowchart of Fig. 10 does:
 
 1. rotate into the element frame (the element normal becomes the local z axis, the
@@ -14,7 +14,8 @@ mesh elements one at a time, as the flowchart of Fig. 10 does:
 5. rotate that field back into the cavity frame, ``U_i = -1/2 mu . B_i``;
 
 and sums ``U = sum_i U_i + m g z`` (paper eq. 10). Only `numpy`, `scipy` and `math`: no JAX
-and nothing from `invdesign`, so the two implementations share no code.
+and nothing from `invdesign`'s physics (the constants are written out again), so the two
+implementations share no code. Needs no mpmath.
 
 Eq. 8 of the paper prints ``2 pi r`` in the denominator of ``B_z``; the textbook formula
 (and the dimensions) have ``2 pi`` alone, which is what is used here:
