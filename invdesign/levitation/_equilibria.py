@@ -12,6 +12,7 @@ import xarray as xr
 
 from .. import _validate as v
 from ..constants import G0
+from .._newton import implicit_stationary_point
 from ..fields import Loops
 from ._energy import _grad_point, check_position, check_types
 from ._modes import TrapModes, _trap_modes_jit
@@ -43,67 +44,18 @@ class EquilibriumInfo(eqx.Module):
     clearance: jax.Array
 
 
-def _newton(grad_fn, x0, loops, saddle_free, max_iter, rtol):
-    """Damped Newton iteration on ``grad_fn(x) = 0``; returns (x, iterations, step, done).
-
-    The Hessian is inverted through its eigen-decomposition: ``newton`` uses the eigenvalues
-    as they are (converges to any stationary point), ``saddle_free`` their absolute values
-    (descends along negative-curvature directions, so it heads for minima). Tiny eigenvalues
-    are floored at ``1e-12`` of the largest. Steps are limited to half the distance to the
-    nearest wire (a trust radius on the field's own length scale), so an iterate never jumps
-    across a conductor.
-    """
-    # one forward-mode pass gives the Hessian and (as aux) the gradient
-    hess_and_grad = jax.jacfwd(lambda x: (grad_fn(x), grad_fn(x)), has_aux=True)
-    tiny = jnp.finfo(float).tiny
-
-    def body(state):
-        x, i, _, _ = state
-        h, gr = hess_and_grad(x)
-        lam, vecs = jnp.linalg.eigh(0.5 * (h + h.T))
-        floor = 1e-12 * jnp.max(jnp.abs(lam)) + tiny
-        lam_eff = jnp.where(saddle_free, jnp.maximum(jnp.abs(lam), floor),
-                            jnp.where(jnp.abs(lam) >= floor, lam, floor))
-        dx = -vecs @ ((vecs.T @ gr) / lam_eff)
-        scale_len = loops.distance_to_wire(x)
-        n = jnp.linalg.norm(dx)
-        damp = jnp.minimum(1.0, 0.5 * scale_len / jnp.where(n > 0, n, 1.0))
-        x_new = x + damp * dx
-        rel = n / scale_len
-        done = rel <= rtol
-        return x_new, i + 1, rel, done
-
-    def cond(state):
-        _, i, _, done = state
-        return (i < max_iter) & ~done
-
-    init = (x0, jnp.asarray(0), jnp.asarray(jnp.inf), jnp.asarray(False))
-    x, i, rel, done = jax.lax.while_loop(cond, body, init)
-    done = done & jnp.all(jnp.isfinite(x))
-    return x, i, rel, done
-
-
-def _tangent_solve(lin, y):
-    return jnp.linalg.solve(jax.jacfwd(lin)(y), y)
-
-
 @jax.jit
 def _equilibrium(loops, sphere, x0, g, saddle_free, max_iter, rtol):
-    x0 = jnp.asarray(x0, dtype=float)
-
-    def f(x):
-        return _grad_point(x, loops, sphere, g)
-
-    def solve(f, x_init):
-        x, i, rel, done = _newton(f, x_init, loops, saddle_free, max_iter, rtol)
-        return x, jnp.stack([done.astype(float), i.astype(float), rel])
-
-    x, aux = jax.lax.custom_root(f, x0, solve, _tangent_solve, has_aux=True)
-    aux = jax.lax.stop_gradient(aux)
+    # damped Newton on grad U = 0, steps capped at half the distance to the nearest wire (a
+    # trust radius on the field's own length scale, so an iterate never jumps across a
+    # conductor); converged when the undamped step is below rtol times that distance
+    x, info = implicit_stationary_point(
+        lambda x: _grad_point(x, loops, sphere, g), jnp.asarray(x0, dtype=float),
+        max_iter=max_iter, xtol=rtol, length_scale=loops.distance_to_wire,
+        trust_radius=lambda x: 0.5 * loops.distance_to_wire(x), saddle_free=saddle_free)
     clearance = jax.lax.stop_gradient(loops.distance_to_wire(x) - sphere.radius)
-    info = EquilibriumInfo(converged=aux[0] > 0.5, iterations=aux[1].astype(int),
-                           step=aux[2], clearance=clearance)
-    return x, info
+    return x, EquilibriumInfo(converged=info.converged, iterations=info.iterations, step=info.step,
+                              clearance=clearance)
 
 
 def _check_options(method, max_iter, rtol):
