@@ -80,8 +80,7 @@ def _s_state_path(out_dir: Path) -> Path:
 
 def compute_s_state(grid) -> xr.Dataset:
     """The relaxed SP4 s-state on `grid` as a dataset (variable `m`)."""
-    from invdesign.micromag import average_magnetization
-    from invdesign.micromag._sp4 import sp4_initial_state, sp4_system
+    from invdesign.micromag import average_magnetization, sp4_initial_state, sp4_system
 
     system = sp4_system(tuple(grid))
     res = sp4_initial_state(system)
@@ -103,8 +102,7 @@ def compute_shard(settings: dict, params: dict) -> xr.Dataset:
 
     import invdesign
     from invdesign.constants import MU0
-    from invdesign.micromag import average_magnetization, integrate_llg
-    from invdesign.micromag._sp4 import sp4_system
+    from invdesign.micromag import average_magnetization, integrate_llg, sp4_system
 
     grid = tuple(settings["grid"])
     system = sp4_system(grid)

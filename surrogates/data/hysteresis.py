@@ -61,7 +61,7 @@ def structure_seed(seed: int, kind: int, index: int) -> int:
 
 
 def _structures(settings, kind, indices):
-    from invdesign.micromag._grains import voronoi_grains
+    from invdesign.micromag import voronoi_grains
 
     n_total = settings["n_unlabeled"] if kind == 0 else settings["n_labeled"]
     rng = np.random.default_rng(np.random.SeedSequence([settings["seed"], kind, 10**9]))
@@ -105,7 +105,7 @@ def unlabeled_shard(settings: dict, params: dict) -> xr.Dataset:
 
 def labeled_shard(settings: dict, params: dict) -> xr.Dataset:
     """Worker task: structures with their demagnetization curves and anchor points."""
-    from invdesign.micromag._hysteresis import demagnetization_curve, grain_system
+    from invdesign.micromag import demagnetization_curve, grain_system
 
     items = _structures(settings, 1, params["index"])
     n_field = int(round(2.0 / settings["step"])) + 1
