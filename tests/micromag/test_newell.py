@@ -12,7 +12,6 @@
 """
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -240,7 +239,8 @@ def test_far_field_is_the_point_dipole():
 
 
 # ----------------------------------------------------------------------------------------
-# The grid tensor: layout, body averages, cache, validation, speed
+# The grid tensor: layout, body averages, cache, validation (build times:
+# studies/benchmarks/bench_newell.py)
 # ----------------------------------------------------------------------------------------
 
 def _body_average(shape, cell):
@@ -342,17 +342,3 @@ def test_pointwise_validation():
         pair_tensor(1.0, 0.0, 0.0, 1.0, 1.0, 1.0, method="exact")
     assert np.shape(newell_nxx(np.zeros((2, 3)), 1.0, 0.0, 1.0, 1.0, 1.0)) == (2, 3)
     assert isinstance(newell_nxy(1.0, 1.0, 0.0, 1.0, 1.0, 1.0), float)
-
-
-def test_build_speed():
-    """Large 2D grids build in well under the few-seconds budget."""
-    from invdesign.micromag import _newell
-
-    _newell._demag_tensor_cached.cache_clear()
-    t = time.perf_counter()
-    demag_tensor((160, 160, 1), THICK)
-    assert time.perf_counter() - t < 3.0
-    t = time.perf_counter()
-    demag_tensor((256, 256, 1), FILM)
-    assert time.perf_counter() - t < 6.0
-    _newell._demag_tensor_cached.cache_clear()
