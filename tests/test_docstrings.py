@@ -1,7 +1,9 @@
-"""The `>>>` examples in the library's docstrings run and print what they claim.
+"""The `>>>` examples in the docstrings of `invdesign`, `problems` and `surrogates` run and
+print what they claim: module docstrings, functions, classes and their methods/properties.
 
 Docstrings use Markdown code fences around the examples; the fences are stripped before
-handing the text to `doctest` (ELLIPSIS and NORMALIZE_WHITESPACE enabled).
+handing the text to `doctest` (ELLIPSIS and NORMALIZE_WHITESPACE enabled). Importing the
+packages must stay cheap (no computation at import), which walking them here also checks.
 """
 
 import doctest
@@ -12,22 +14,40 @@ import pkgutil
 import pytest
 
 import invdesign
+import problems
+import surrogates
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+PACKAGES = (invdesign, problems, surrogates)
+
+
+def _members(cls):
+    """(name, docstring) of the methods and properties defined on `cls` itself."""
+    for name, attr in vars(cls).items():
+        if isinstance(attr, (staticmethod, classmethod)):
+            attr = attr.__func__
+        elif isinstance(attr, property):
+            attr = attr.fget
+        if inspect.isfunction(attr) and attr.__doc__:
+            yield name, inspect.cleandoc(attr.__doc__)
 
 
 def _examples():
     found = []
-    for info in pkgutil.walk_packages(invdesign.__path__, "invdesign."):
-        if info.name.endswith("cli"):
-            continue
-        module = importlib.import_module(info.name)
-        for name, obj in vars(module).items():
-            if getattr(obj, "__module__", None) != module.__name__:
+    for package in PACKAGES:
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if info.name.endswith("cli"):
                 continue
-            doc = inspect.getdoc(obj) if (inspect.isfunction(obj) or inspect.isclass(obj)) else None
-            if doc and ">>>" in doc:
-                found.append((f"{info.name}.{name}", doc, module))
+            module = importlib.import_module(info.name)
+            docs = [(info.name, inspect.getdoc(module))]
+            for name, obj in vars(module).items():
+                if getattr(obj, "__module__", None) != module.__name__:
+                    continue
+                if inspect.isfunction(obj) or inspect.isclass(obj):
+                    docs.append((f"{info.name}.{name}", inspect.getdoc(obj)))
+                if inspect.isclass(obj):
+                    docs += [(f"{info.name}.{name}.{m}", d) for m, d in _members(obj)]
+            found += [(where, doc, module) for where, doc in docs if doc and ">>>" in doc]
     return found
 
 
@@ -36,6 +56,9 @@ EXAMPLES = _examples()
 
 def test_there_are_examples():
     assert len(EXAMPLES) >= 10
+    # every walked package contributes (surrogates.data.dynamics.sample_fields, for one)
+    for package in PACKAGES:
+        assert any(name.startswith(package.__name__ + ".") for name, _, _ in EXAMPLES), package.__name__
 
 
 @pytest.mark.parametrize("name,doc,module", EXAMPLES, ids=[e[0] for e in EXAMPLES])
