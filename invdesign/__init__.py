@@ -13,5 +13,6 @@ from . import special as special  # noqa: E402
 from . import fields as fields  # noqa: E402
 from . import levitation as levitation  # noqa: E402
 from . import micromag as micromag  # noqa: E402
+from ._io import atomic_write as atomic_write  # noqa: E402
 
 __version__ = "0.1.0"

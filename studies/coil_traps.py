@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 
 import matplotlib
@@ -43,7 +42,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Circle, Patch  # noqa: E402
 
-import invdesign  # noqa: E402,F401  (x64)
+from invdesign import atomic_write  # noqa: E402  (importing invdesign enables x64)
 from invdesign.constants import G0  # noqa: E402
 from invdesign.fields import Loops  # noqa: E402
 from invdesign.levitation import (  # noqa: E402
@@ -75,21 +74,7 @@ PAPER = {
 
 
 def atomic_savefig(fig, path):
-    d = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=d)
-    os.close(fd)
-    fig.savefig(tmp, dpi=130)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def atomic_write(path, text):
-    d = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=d)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
 
 
 # --------------------------------------------------------------------------- figures

@@ -18,22 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable
 
 import xarray as xr
 
+from invdesign import atomic_write
+
 MANIFEST = "manifest.json"
-
-
-def _publish(tmp: str, path: Path) -> None:
-    """Give the temp file normal permissions (mkstemp makes it 0600) and rename it into place."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
 
 
 def _hash(obj) -> str:
@@ -41,24 +34,12 @@ def _hash(obj) -> str:
 
 
 def atomic_write_json(path: Path, obj) -> None:
-    """Write JSON to `path` atomically (temp file in the same directory, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write JSON to `path` atomically (temp file in the same directory, then rename; mode 0644)."""
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True))
 
 
 def atomic_write_netcdf(ds: xr.Dataset, path: Path, *, compress: bool = True) -> None:
-    """Write `ds` with h5netcdf to `path` atomically."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    """Write `ds` with h5netcdf to `path` atomically (mode 0644)."""
     encoding = None
     if compress:
         encoding = {
@@ -66,13 +47,7 @@ def atomic_write_netcdf(ds: xr.Dataset, path: Path, *, compress: bool = True) ->
             for name, var in ds.data_vars.items()
             if var.ndim >= 1 and var.dtype.kind in "fiu"
         }
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
 
 
 def shard_hash(generator: str, settings: dict, params: dict) -> str:
