@@ -6,52 +6,20 @@
 
 Design problems live outside the core library (package `problems`) and register
 themselves through the ``invdesign.problems`` entry-point group, so `invdesign` never
-imports them directly. Each entry point names a `ProblemEntry`.
+imports them directly. Each entry point names an `invdesign.optimize.ProblemEntry`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
 
-__all__ = ["ProblemEntry", "available_problems", "main"]
+from .optimize import available_problems, load, save
 
-
-@dataclasses.dataclass(frozen=True)
-class ProblemEntry:
-    """A runnable design problem for the command line.
-
-    **Arguments:**
-
-    - `name`: command-line name (``invdesign run NAME``).
-    - `description`: one line for ``invdesign list``.
-    - `methods`: supported search methods, the first is the default.
-    - `run`: ``run(method, seed, quick, progress) -> xarray.Dataset``.
-    - `plot`: ``plot(dataset, out_dir) -> list of written PNG paths``.
-    - `summary`: ``summary(dataset) -> str``, a table printed after the run.
-    """
-
-    name: str
-    description: str
-    methods: tuple
-    run: Callable
-    plot: Callable
-    summary: Callable
-
-
-def available_problems() -> dict:
-    """All registered problems, by name (loaded from the ``invdesign.problems`` entry points)."""
-    found = {}
-    for ep in entry_points(group="invdesign.problems"):
-        entry = ep.load()
-        found[entry.name] = entry
-    return dict(sorted(found.items()))
+__all__ = ["main"]
 
 
 def _cmd_list(args) -> int:
@@ -66,8 +34,6 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .optimize import results
-
     problems = available_problems()
     if args.problem not in problems:
         print(f"error: unknown problem {args.problem!r}; choose one of: {', '.join(problems)}",
@@ -86,7 +52,7 @@ def _cmd_run(args) -> int:
     ds = entry.run(method=method, seed=args.seed, quick=args.quick, progress=not args.no_progress)
     elapsed = time.perf_counter() - t0
     path = out / f"{entry.name}-{method}.nc"
-    results.save(ds, path)
+    save(ds, path)
     pngs = entry.plot(ds, out)
     print(entry.summary(ds))
     print(f"\nsearch took {elapsed:.1f} s")
@@ -97,13 +63,11 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from .optimize import results
-
     path = Path(args.file)
     if not path.is_file():
         print(f"error: FILE {str(path)!r} does not exist", file=sys.stderr)
         return 2
-    ds = results.load(path)
+    ds = load(path)
     print(ds)
     settings = ds.attrs.get("settings")
     if settings:

@@ -1,14 +1,12 @@
 """Matplotlib helpers shared by the command line and the study scripts.
 
-All functions take result datasets (see `invdesign.optimize.results`) and write PNG files
+All functions take result datasets (see `invdesign.optimize`) and write PNG files
 atomically; they use the non-interactive Agg backend.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -17,37 +15,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ._io import atomic_write  # noqa: E402
+from ._units import display_scale as display_scale  # noqa: E402
+
 __all__ = ["savefig", "plot_history", "plot_pareto", "display_scale"]
-
-_PREFIXES = [(1e-18, "a"), (1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""), (1e3, "k"), (1e6, "M")]
-
-
-def display_scale(values, units: str):
-    """A (factor, label) pair that shows SI `values` with a readable prefix (m -> um, A -> mA)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if units in ("", None) or v.size == 0 or " " in units or "/" in units or "^" in units:
-        return 1.0, units or ""
-    mag = float(np.max(np.abs(v))) if v.size else 1.0
-    factor, prefix = 1.0, ""
-    for f, p in _PREFIXES:
-        if mag >= f:
-            factor, prefix = f, p
-    return 1.0 / factor, prefix + units
 
 
 def savefig(fig, path) -> Path:
-    """Save a figure as PNG atomically (temp file in the same folder, then rename)."""
+    """Save a figure as PNG atomically (temp file in the same folder, then rename) and close it.
+
+    The folder is created when missing. Returns the path as a `pathlib.Path`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png"))
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         plt.close(fig)
     return path
 

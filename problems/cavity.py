@@ -88,7 +88,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import invdesign  # noqa: F401  (x64)
-from invdesign.cli import ProblemEntry
 from invdesign.levitation import minimax_escape_levels, signed_frequency
 from invdesign.levitation.cavity import (
     GRADES,
@@ -108,6 +107,7 @@ from invdesign.optimize import (
     DesignSpace,
     Objective,
     Parameter,
+    ProblemEntry,
     genetic_search,
     gradient_search,
 )
@@ -644,8 +644,8 @@ def _final_row(ds):
 
 
 def summary_table(ds) -> str:
-    """The coil-trap style table of the final design, plus tilt in degrees and the grade."""
-    from problems.coil_trap import summary_table as table
+    """The generic table of the final design, plus tilt in degrees and the grade."""
+    from invdesign.optimize import summary_table as table
 
     row = _final_row(ds)
     lines = [table(ds)]

@@ -13,7 +13,8 @@ diamagnet, paper section 5.2: radius 5 um, mass 4.487e-12 kg) on the axis above 
     current (min) and the trap depth, the energy barrier to escape (max), over the currents
     and radii of the concentric trap.
 
-`COIL_TRAP` and `COIL_TRAP_PARETO` are the command-line entries (`invdesign run coil-trap`).
+`COIL_TRAP`, `COIL_TRAP_ANTI_HELMHOLTZ` and `COIL_TRAP_PARETO` are the command-line entries
+(`invdesign run coil-trap`); their table is the generic `invdesign.optimize.summary_table`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from pathlib import Path
 import jax.numpy as jnp
 
 import invdesign  # noqa: F401  (x64)
-from invdesign.cli import ProblemEntry
 from invdesign.levitation import (
     Sphere,
     anti_helmholtz_trap,
@@ -40,6 +40,7 @@ from invdesign.optimize import (
     DesignSpace,
     Objective,
     Parameter,
+    ProblemEntry,
     genetic_search,
     gradient_search,
 )
@@ -290,46 +291,6 @@ def pareto_problem(k=1.0, sphere=PAPER_SPHERE, barrier_grid=40):
 # command-line entries
 
 
-def _final_row(ds):
-    """The final design: last iteration (gradient) or the best / first Pareto solution."""
-    if "iteration" in ds.dims:
-        return ds.isel(iteration=-1)
-    return ds.isel(solution=0)
-
-
-def _fmt(ds, name, value):
-    from invdesign.plot import display_scale
-
-    units = ds[name].attrs.get("units", "")
-    factor, unit = display_scale([value], units)
-    return f"{value * factor:.6g} {unit}".rstrip()
-
-
-def summary_table(ds) -> str:
-    """A plain-text table of the final design and its figures of merit."""
-    import json
-
-    row = _final_row(ds)
-    names = (json.loads(ds.attrs["parameters"]) + json.loads(ds.attrs["objectives"])
-             + json.loads(ds.attrs["constraints"]) + json.loads(ds.attrs.get("outputs", "[]")))
-    seen, lines = set(), []
-    width = max(len(n) for n in names)
-    lines.append(f"{ds.attrs['problem']} ({ds.attrs['algorithm']}, converged={ds.attrs.get('converged', '')})")
-    lines.append(ds.attrs.get("description", ""))
-    for name in names:
-        if name in seen or name not in row:
-            continue
-        seen.add(name)
-        val = row[name].values
-        if val.ndim:
-            continue
-        role = ds[name].attrs.get("role", "")
-        lines.append(f"  {name:<{width}}  {_fmt(ds, name, float(val)):>18}   {role}")
-    if "solution" in ds.dims:
-        lines.append(f"  ({ds.sizes['solution']} solutions on dim 'solution'; the first is shown)")
-    return "\n".join(lines)
-
-
 def _run_coil_trap(method, seed=0, quick=False, progress=True, geometry="concentric"):
     problem = levitation_problem(geometry)
     if method == "gradient":
@@ -374,7 +335,6 @@ COIL_TRAP = ProblemEntry(
     methods=("gradient", "genetic"),
     run=_run_coil_trap,
     plot=_plot_coil_trap,
-    summary=summary_table,
 )
 
 COIL_TRAP_ANTI_HELMHOLTZ = ProblemEntry(
@@ -383,7 +343,6 @@ COIL_TRAP_ANTI_HELMHOLTZ = ProblemEntry(
     methods=("gradient", "genetic"),
     run=functools.partial(_run_coil_trap, geometry="anti-helmholtz"),
     plot=_plot_coil_trap,
-    summary=summary_table,
 )
 
 COIL_TRAP_PARETO = ProblemEntry(
@@ -392,5 +351,4 @@ COIL_TRAP_PARETO = ProblemEntry(
     methods=("genetic",),
     run=_run_pareto,
     plot=_plot_pareto,
-    summary=summary_table,
 )

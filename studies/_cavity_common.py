@@ -8,8 +8,6 @@ Paper set-up (Table 1): stub radius 2 mm, stub height 5 mm, cavity height 55 mm,
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import invdesign  # noqa: E402,F401  (x64)
+from invdesign import atomic_write  # noqa: E402  (importing invdesign enables x64)
 from invdesign.levitation.cavity import (  # noqa: E402
     PAPER_DISK,
     PAPER_SPHERE,
@@ -29,7 +27,7 @@ from invdesign.levitation.cavity import (  # noqa: E402
     moment_direction,
     nloop_model,
 )
-from invdesign.optimize.results import save  # noqa: E402
+from invdesign.optimize import save  # noqa: E402
 from invdesign.plot import savefig  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parent / "figures"
@@ -74,11 +72,7 @@ def write_text(path, text: str) -> Path:
     """Write a text file atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, text)
 
 
 def save_dataset(ds, path) -> Path:

@@ -16,9 +16,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from invdesign.optimize import genetic_search, results
+from invdesign.optimize import genetic_search, save, summary_table
 from invdesign.plot import display_scale, savefig
-from problems.coil_trap import pareto_problem, summary_table
+from problems.coil_trap import pareto_problem
 
 
 def draw_front(ds, path):
@@ -58,7 +58,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     ds = genetic_search(pareto_problem(), algorithm="nsga2", pop_size=args.pop, n_gen=args.gen,
                         seed=args.seed)
-    results.save(ds, out / "coil_trap_pareto.nc")
+    save(ds, out / "coil_trap_pareto.nc")
     png = draw_front(ds, out / "coil_trap_pareto.png")
     print(summary_table(ds))
     print(f"{ds.sizes['solution']} Pareto-optimal designs; dataset {out / 'coil_trap_pareto.nc'}; plot {png}")

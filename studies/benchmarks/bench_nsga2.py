@@ -10,7 +10,7 @@ Constraint: the largest `|B|` on the sphere stays below 1 T.
 Both paths run the identical NSGA-II (same seed, same operators) through pymoo's ask/tell
 loop and evaluate with the same jitted single-point function of the normalised vector:
 
-- vectorized: `invdesign.optimize.genetic.PymooProblem`, whose `_evaluate` makes one
+- vectorized: `invdesign.optimize.PymooProblem`, whose `_evaluate` makes one
   jitted `vmap` call over the population padded to `pop`;
 - elementwise: a pymoo `ElementwiseProblem` calling the jitted single-point function once
   per individual (pymoo's default looped runner).
@@ -46,8 +46,15 @@ from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.problem import ElementwiseProblem
 
 import invdesign  # noqa: F401  (x64)
-from invdesign.optimize import Constraint, DesignProblem, DesignSpace, Objective, Parameter
-from invdesign.optimize.genetic import PymooProblem, _VectorizedEvaluator
+from invdesign.optimize import (
+    Constraint,
+    DesignProblem,
+    DesignSpace,
+    Objective,
+    Parameter,
+    PymooProblem,
+    VectorizedEvaluator,
+)
 
 try:
     from invdesign.fields import loop_field
@@ -180,7 +187,7 @@ def main() -> None:
     jax.block_until_ready(one(z0))
     compile_one = time.perf_counter() - t0
 
-    evaluator = _VectorizedEvaluator(problem, args.pop)
+    evaluator = VectorizedEvaluator(problem, args.pop)
     t0 = time.perf_counter()
     evaluator(np.tile(z0, (args.pop, 1)))
     compile_vec = time.perf_counter() - t0

@@ -17,9 +17,9 @@ from invdesign.optimize import (
     NonFiniteOutputError,
     Objective,
     Parameter,
+    VectorizedEvaluator,
     genetic_search,
 )
-from invdesign.optimize.genetic import _VectorizedEvaluator
 
 N_ZDT = 30
 
@@ -154,7 +154,7 @@ def test_padding_does_not_recompile():
     genetic_search(problem, pop_size=20, n_gen=5, seed=1, batch_size=16, progress=False)
     assert len(counter) == 1  # cached per problem: a second search does not retrace either
     # Padded evaluation of any size equals the exact formula, still without retracing.
-    ev = _VectorizedEvaluator(problem, 16)
+    ev = VectorizedEvaluator(problem, 16)
     rng = np.random.default_rng(0)
     for n in (1, 3, 16, 17, 40):
         Z = rng.random((n, 4))

@@ -18,8 +18,7 @@ import xarray as xr
 import invdesign  # noqa: F401
 from invdesign.constants import G0
 from invdesign.levitation.cavity import landscape, mechanical_frequencies
-from invdesign.optimize import gradient as gradient_module
-from invdesign.optimize import gradient_search, results
+from invdesign.optimize import gradient_search, load, save
 from problems.cavity import GRADE_NAMES, gradient_problem, pareto_problem
 
 SETTINGS = dict(spacing=1.5e-3, grid=(13, 17))
@@ -100,10 +99,10 @@ def test_gradient_of_the_objective_matches_central_differences(problem, evaluate
     assert abs(float(grad["radius"])) > 0.1 and abs(float(grad["tilt"])) > 1e-4
 
 
-def test_short_gradient_search_reduces_the_distance(problem, monkeypatch, tmp_path):
-    # the driver runs fixed chunks of 64 iterations; 5 keep this test short
-    monkeypatch.setattr(gradient_module, "_CHUNK", 5)
-    ds = gradient_search(problem, method="adam", learning_rate=0.1, max_iter=5, outer_iters=1, progress=False)
+def test_short_gradient_search_reduces_the_distance(problem, tmp_path):
+    # the driver runs chunks of 64 iterations by default; 5 keep this test short
+    ds = gradient_search(problem, method="adam", learning_rate=0.1, max_iter=5, outer_iters=1, progress=False,
+                         chunk_size=5)
     assert isinstance(ds, xr.Dataset)
     assert ds.sizes["iteration"] == 5
     assert float(ds["distance"][-1]) < 0.9 * float(ds["distance"][0])
@@ -120,8 +119,8 @@ def test_short_gradient_search_reduces_the_distance(problem, monkeypatch, tmp_pa
     assert ds["f_min"].attrs["units"] == "Hz"
     assert ds.attrs["problem"] == "cavity" and ds.attrs["algorithm"] == "gradient-adam"
     assert json.loads(ds.attrs["settings"])["max_iter"] == 5
-    results.save(ds, tmp_path / "cavity.nc")
-    back = results.load(tmp_path / "cavity.nc")
+    save(ds, tmp_path / "cavity.nc")
+    back = load(tmp_path / "cavity.nc")
     np.testing.assert_array_equal(back["distance"].values, ds["distance"].values)
 
 

@@ -5,15 +5,13 @@ import json
 import math
 
 import jax
-import jax.numpy as jnp
 import mpmath as mp
-import numpy as np
 import pytest
 
 import invdesign  # noqa: F401
-from invdesign.cli import available_problems, main
+from invdesign import cli
 from invdesign.constants import G0, MU0
-from invdesign.optimize import results
+from invdesign.optimize import available_problems, load
 from problems.coil_trap import PAPER_SPHERE, levitation_problem, pareto_problem
 
 mp.mp.dps = 40
@@ -112,24 +110,24 @@ def test_pareto_problem_vectorized_matches_single():
 
 def test_cli_lists_and_runs_quick(tmp_path, capsys):
     assert {"coil-trap", "coil-trap-pareto"} <= set(available_problems())
-    assert main(["list"]) == 0
+    assert cli.main(["list"]) == 0
     assert "coil-trap" in capsys.readouterr().out
     out = tmp_path / "run"
-    assert main(["run", "coil-trap", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert cli.main(["run", "coil-trap", "--quick", "--out", str(out), "--no-progress"]) == 0
     files = sorted(p.name for p in out.iterdir())
     assert "coil-trap-gradient.nc" in files and any(f.endswith(".png") for f in files)
-    ds = results.load(out / "coil-trap-gradient.nc")
+    ds = load(out / "coil-trap-gradient.nc")
     assert ds.attrs["problem"] == "coil-trap"
     assert json.loads(ds.attrs["parameters"]) == ["current_inner", "current_outer"]
     assert ds["current"].attrs["units"] == "A"
     # the quick run starts at the paper's 38 mA and moves towards the 4 um target
     assert abs(float(ds["height"][-1]) - 4e-6) < abs(float(ds["height"][0]) - 4e-6)
-    assert main(["show", str(out / "coil-trap-gradient.nc")]) == 0
+    assert cli.main(["show", str(out / "coil-trap-gradient.nc")]) == 0
     assert "current_inner" in capsys.readouterr().out
 
 
 def test_cli_bad_arguments(capsys):
-    assert main(["run", "no-such-problem"]) == 2
+    assert cli.main(["run", "no-such-problem"]) == 2
     assert "unknown problem" in capsys.readouterr().err
-    assert main(["show", "/nonexistent/file.nc"]) == 2
+    assert cli.main(["show", "/nonexistent/file.nc"]) == 2
     assert "FILE" in capsys.readouterr().err

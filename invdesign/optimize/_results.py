@@ -1,20 +1,6 @@
-"""Search results as `xarray.Dataset`: schema, attrs, atomic save and load.
+"""Search results as `xarray.Dataset`: assembly, attr checks, atomic save and load.
 
-Schema (every search):
-
-- one variable per parameter, objective, constraint and extra evaluate output, each with
-  `units`, `long_name` and `role` (`parameter`, `objective`, `constraint`, `output`) attrs;
-- gradient search: dim `iteration`, plus `lagrangian`, `objective`, `grad_norm`,
-  `max_violation`, `outer`, `penalty` (and `multiplier` on dims `iteration, constraint`);
-- genetic search: the final answer on dim `solution` (Pareto set for NSGA-II, best
-  individual for GA) under the bare names, and the per-generation population under
-  `history_<name>` on dims `generation, individual`;
-- dataset attrs: `problem`, `description`, `algorithm`, `settings` (JSON), `seed`,
-  `versions` (JSON), `created_utc` (ISO 8601), `parameters`, `objectives`, `constraints`,
-  `outputs` (JSON lists of names), `senses` (JSON), `converged` (0/1), `message`.
-
-Attrs hold only strings and numbers (no dicts or bools), so files written with
-`engine="h5netcdf"` round-trip exactly.
+The schema is described in the `invdesign.optimize` package docstring.
 """
 
 from __future__ import annotations
@@ -23,14 +9,14 @@ import datetime
 import importlib.metadata
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from .problem import DesignProblem
+from .._io import atomic_write
+from ._problem import DesignProblem
 
 __all__ = ["versions", "variable_attrs", "build_dataset", "save", "load", "final", "history"]
 
@@ -158,6 +144,8 @@ def build_dataset(
         "converged": int(bool(converged)),
         "message": str(message),
     }
+    if problem.options:
+        ds.attrs["problem_options"] = problem.options
     check_attrs(ds)
     return ds
 
@@ -175,7 +163,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> None:
     """Write `ds` to netCDF with `engine="h5netcdf"`, atomically.
 
     The file is written to a temporary name in the same directory and moved into place with
-    `os.replace`, so `path` never holds a partial file.
+    `os.replace` (through `invdesign._io.atomic_write`), so `path` never holds a partial file.
 
     **Arguments:**
 
@@ -185,17 +173,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> None:
     **Example:** `save(gradient_search(problem), "run.nc")`
     """
     check_attrs(ds)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nc", dir=directory)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def load(path: str | os.PathLike) -> xr.Dataset:

@@ -28,13 +28,13 @@ import optax
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .problem import DesignProblem, NonFiniteOutputError
-from .results import build_dataset
+from ._problem import DesignProblem, NonFiniteOutputError
+from ._results import build_dataset
 
 __all__ = ["gradient_search"]
 
-_CHUNK = 64
-"""Inner iterations per jitted `lax.scan` call (history comes back to the host per chunk)."""
+CHUNK_SIZE = 64
+"""Default inner iterations per jitted `lax.scan` call (history comes back to the host per chunk)."""
 
 
 def _weights(problem: DesignProblem, weights: Mapping[str, float] | Sequence[float] | None) -> np.ndarray:
@@ -77,20 +77,20 @@ def _optimizer(method: str, learning_rate: Any) -> optax.GradientTransformationE
     raise ValueError(f"method must be 'adam' or 'lbfgs', got {method!r}")
 
 
-def _chunk_runner(problem: DesignProblem, method: str, learning_rate: Any):
-    """The jitted chunk runner for (problem, method, learning_rate), cached per problem."""
+def _chunk_runner(problem: DesignProblem, method: str, learning_rate: Any, chunk_size: int):
+    """The jitted chunk runner for (problem, method, learning_rate, chunk_size), cached per problem."""
     per_problem = problem._jit_cache.setdefault("gradient", {})
     try:
-        key = (method, learning_rate)
+        key = (method, learning_rate, chunk_size)
         hash(key)
     except TypeError:
-        return _make_chunk(problem, method, _optimizer(method, learning_rate))
+        return _make_chunk(problem, method, _optimizer(method, learning_rate), chunk_size)
     if key not in per_problem:
-        per_problem[key] = _make_chunk(problem, method, _optimizer(method, learning_rate))
+        per_problem[key] = _make_chunk(problem, method, _optimizer(method, learning_rate), chunk_size)
     return per_problem[key]
 
 
-def _make_chunk(problem: DesignProblem, method: str, opt):
+def _make_chunk(problem: DesignProblem, method: str, opt, chunk_size: int):
     """Build the jitted chunk runner: `lax.scan` of one optimizer step, freezing once done."""
     space = problem.space
     signs = np.array([o.sign for o in problem.objectives])
@@ -145,7 +145,7 @@ def _make_chunk(problem: DesignProblem, method: str, opt):
     def run_chunk(u, state, prev, k, lam, mu, weights, tol, rtol):
         carry = (u, state, prev, jnp.asarray(False), k)
         step_fn = lambda c, x: step(c, x, lam, mu, weights, tol, rtol)  # noqa: E731
-        carry, records = jax.lax.scan(step_fn, carry, None, length=_CHUNK)
+        carry, records = jax.lax.scan(step_fn, carry, None, length=chunk_size)
         return carry, records
 
     return run_chunk
@@ -164,6 +164,7 @@ def gradient_search(
     outer_iters: int = 20,
     seed: int = 0,
     progress: bool = True,
+    chunk_size: int = CHUNK_SIZE,
 ) -> xr.Dataset:
     """Minimise a `DesignProblem` by gradient descent in the unconstrained parametrisation.
 
@@ -183,6 +184,9 @@ def gradient_search(
     - `outer_iters`: maximum outer iterations (1 when there are no constraints).
     - `seed`: seed for `x0="random"`; recorded in the results.
     - `progress`: show a tqdm bar (it appears only when the search runs longer than 2 s).
+    - `chunk_size`: inner iterations per compiled `lax.scan` call (default 64); the history
+      comes back to the host once per chunk. The iterates do not depend on it; a small value
+      saves work when `max_iter` is small and each step is costly.
 
     **Returns:** an `xarray.Dataset` on dim `iteration` with every parameter and output,
     `lagrangian`, `scalarized_objective`, `grad_norm`, `max_violation`, `outer`, `penalty`
@@ -200,7 +204,7 @@ def gradient_search(
     if problem.evaluate is None:
         raise ValueError(f"problem {problem.name!r} has no JAX evaluate function: gradient_search needs one")
     opt = _optimizer(method, learning_rate)
-    for arg, val in (("max_iter", max_iter), ("outer_iters", outer_iters)):
+    for arg, val in (("max_iter", max_iter), ("outer_iters", outer_iters), ("chunk_size", chunk_size)):
         if not (isinstance(val, (int, np.integer)) and val >= 1):
             raise ValueError(f"{arg} must be an integer >= 1, got {val!r}")
     for arg, val in (("tol", tol), ("rtol", rtol), ("penalty", penalty)):
@@ -212,7 +216,7 @@ def gradient_search(
     if n_con == 0:
         outer_iters = 1
 
-    run_chunk = _chunk_runner(problem, method, learning_rate)
+    run_chunk = _chunk_runner(problem, method, learning_rate, int(chunk_size))
     w_arr, tol_arr, rtol_arr = jnp.asarray(w), jnp.asarray(float(tol)), jnp.asarray(float(rtol))
     u = space.to_unconstrained(_start(problem, x0, seed))
     lam = jnp.zeros(n_con)

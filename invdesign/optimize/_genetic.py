@@ -28,10 +28,10 @@ from pymoo.core.problem import Problem
 from pymoo.core.population import Population
 from tqdm.auto import tqdm
 
-from .problem import DesignProblem
-from .results import HISTORY_PREFIX, build_dataset
+from ._problem import DesignProblem
+from ._results import HISTORY_PREFIX, build_dataset
 
-__all__ = ["genetic_search", "PymooProblem"]
+__all__ = ["PymooProblem", "VectorizedEvaluator", "genetic_search"]
 
 
 class _UnitBatch:
@@ -61,8 +61,27 @@ def _unit_batch(problem: DesignProblem) -> _UnitBatch:
     return batch
 
 
-class _VectorizedEvaluator:
-    """Evaluate populations with one jitted vmap over batches padded to `batch_size`."""
+class VectorizedEvaluator:
+    """Evaluate populations with one jitted vmap over batches padded to `batch_size`.
+
+    The compiled batch function is cached on the problem, so populations of any size (split
+    into batches, the last one padded by repeating its last row) never trigger a recompile.
+
+    **Arguments:**
+
+    - `problem`: the `DesignProblem` (with a JAX `evaluate`).
+    - `batch_size`: rows per jitted call.
+
+    Calling it with `Z (n, d)` in the box-normalised space `[0, 1]^d` returns
+    `(params, outputs)`, dicts of arrays `(n,)` of the physical parameters and of every
+    evaluate output.
+
+    **Example:**
+
+    ```python
+    params, outputs = VectorizedEvaluator(problem, 64)(np.random.default_rng(0).random((100, d)))
+    ```
+    """
 
     def __init__(self, problem: DesignProblem, batch_size: int):
         self.problem = problem
@@ -264,7 +283,7 @@ def genetic_search(
             dask_client = stack.enter_context(_dask_client(client, scheduler_address, cluster_kwargs))
             evaluator: Callable = _DaskEvaluator(problem, dask_client)
         else:
-            evaluator = _VectorizedEvaluator(problem, int(batch_size))
+            evaluator = VectorizedEvaluator(problem, int(batch_size))
         pm_problem = PymooProblem(problem, evaluator)
         algo.setup(pm_problem, termination=("n_gen", int(n_gen)), seed=int(seed), verbose=False)
         records = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .space import DesignSpace
+from ._space import DesignSpace
 
 __all__ = ["Objective", "Constraint", "DesignProblem", "NonFiniteOutputError"]
 
@@ -113,6 +114,16 @@ class Constraint:
         object.__setattr__(self, "scale", _check_scale("Constraint", self.name, self.scale))
 
 
+def _check_options(options: Any) -> None:
+    if not isinstance(options, str):
+        raise TypeError(f"options must be a JSON string (\"\" for none), got {type(options).__name__}")
+    if options:
+        try:
+            json.loads(options)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"options must be a valid JSON string, got {options[:80]!r}: {err}") from None
+
+
 def _as_objective(item: Objective | str) -> Objective:
     return Objective(item) if isinstance(item, str) else item
 
@@ -138,6 +149,10 @@ class DesignProblem:
     - `description`: free text.
     - `outputs`: optional `{name: (units, long_name)}` for the extra (diagnostic) outputs of
       `evaluate`, used for the attrs of their result variables.
+    - `model`: optional forward model the problem is built on (any object, for example a
+      design evaluator whose parts plots and reports reuse); the drivers never call it.
+    - `options`: JSON string of the options that rebuild the problem (default `""`: none);
+      search results store it in the dataset attr `problem_options`.
 
     **Example:**
 
@@ -162,6 +177,8 @@ class DesignProblem:
         elementwise: ElementwiseFn | None = None,
         description: str = "",
         outputs: Mapping[str, tuple[str, str]] | None = None,
+        model: Any = None,
+        options: str = "",
     ):
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
@@ -173,6 +190,7 @@ class DesignProblem:
             raise TypeError(f"evaluate must be callable, got {type(evaluate).__name__}")
         if elementwise is not None and not callable(elementwise):
             raise TypeError(f"elementwise must be callable, got {type(elementwise).__name__}")
+        _check_options(options)
         if isinstance(objectives, (str, Objective)):
             objectives = [objectives]
         if isinstance(constraints, (str, Constraint)):
@@ -208,6 +226,8 @@ class DesignProblem:
             if not (isinstance(meta, tuple) and len(meta) == 2 and all(isinstance(t, str) for t in meta)):
                 raise ValueError(f"outputs[{key!r}] must be a (units, long_name) pair of strings, got {meta!r}")
             self.outputs[key] = meta
+        self.model = model
+        self.options: str = options
         self._jit_cache: dict[Any, Any] = {}
         """Compiled search kernels keyed by the driver (lives and dies with the problem)."""
 
@@ -249,6 +269,8 @@ class DesignProblem:
         constraints: Mapping[str, Callable | tuple[Callable, Constraint]] | None = None,
         extras: Mapping[str, Callable] | None = None,
         description: str = "",
+        model: Any = None,
+        options: str = "",
     ) -> "DesignProblem":
         """Build a problem from one JAX function per objective / constraint.
 
@@ -258,6 +280,7 @@ class DesignProblem:
           each `fn(params) -> scalar`. An `Objective`'s name is replaced by the key.
         - `constraints`: `{name: fn}` or `{name: (fn, Constraint(...))}` with `fn <= 0` feasible.
         - `extras`: `{name: fn}` diagnostics recorded alongside.
+        - `description`, `model`, `options`: as for `DesignProblem`.
 
         **Returns:** a `DesignProblem`.
 
@@ -289,7 +312,7 @@ class DesignProblem:
         def evaluate(params):
             return {key: fn(params) for key, fn in fns.items()}
 
-        return cls(name, space, evaluate, objs, cons, description=description)
+        return cls(name, space, evaluate, objs, cons, description=description, model=model, options=options)
 
     # -- checked evaluation --------------------------------------------------------------
     def _check_output(self, out: Any, where: str) -> dict[str, Any]:
