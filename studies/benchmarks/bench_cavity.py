@@ -42,7 +42,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +53,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 import invdesign  # noqa: E402
+from invdesign import atomic_write  # noqa: E402
 from _timing import best_time  # noqa: E402
 from invdesign.levitation.cavity import (  # noqa: E402
     GRADES,
@@ -181,15 +181,7 @@ def verdict(seconds: float, target: float, applies: bool) -> str:
 def write_json(path: Path, results: dict) -> None:
     """Write `results` to `path` atomically (temporary file in the same folder, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(results, indent=1) + "\n")
 
 
 def main(argv=None):
