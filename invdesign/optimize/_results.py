@@ -163,7 +163,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> None:
     """Write `ds` to netCDF with `engine="h5netcdf"`, atomically.
 
     The file is written to a temporary name in the same directory and moved into place with
-    `os.replace` (through `invdesign._io.atomic_write`), so `path` never holds a partial file.
+    `os.replace` (through `invdesign.atomic_write`), so `path` never holds a partial file.
 
     **Arguments:**
 
