@@ -12,6 +12,7 @@ from . import constants as constants  # noqa: E402
 from . import special as special  # noqa: E402
 from . import fields as fields  # noqa: E402
 from . import levitation as levitation  # noqa: E402
+from . import cavity as cavity  # noqa: E402
 from . import micromag as micromag  # noqa: E402
 from ._io import atomic_write as atomic_write  # noqa: E402
 

@@ -88,8 +88,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import invdesign  # noqa: F401  (x64)
-from invdesign.levitation import minimax_escape_levels, signed_frequency
-from invdesign.levitation.cavity import (
+from invdesign.cavity import (
     GRADES,
     PAPER_SPHERE,
     CoaxialCavity,
@@ -101,6 +100,7 @@ from invdesign.levitation.cavity import (
     moment_direction,
     near_pairs,
 )
+from invdesign.levitation import minimax_escape_levels, signed_frequency
 from invdesign.optimize import (
     Constraint,
     DesignProblem,
@@ -672,7 +672,7 @@ def plot_landscape(ds, path, problem=None):
     minimum (white dot) and the target (red cross)."""
     import matplotlib.pyplot as plt
 
-    from invdesign.levitation.cavity import landscape
+    from invdesign.cavity import landscape
     from invdesign.plot import savefig
 
     if problem is None:

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from invdesign import atomic_write  # noqa: E402  (importing invdesign enables x64)
-from invdesign.levitation.cavity import (  # noqa: E402
+from invdesign.cavity import (  # noqa: E402
     PAPER_DISK,
     PAPER_SPHERE,
     CoaxialCavity,

@@ -35,7 +35,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import LogNorm, SymLogNorm
 
 from _cavity_common import AZIMUTHAL, FIGURES, cavity, model3, model4, plt, savefig, sphere
-from invdesign.levitation.cavity import check_position, meissner_model, nloop_model
+from invdesign.cavity import check_position, meissner_model, nloop_model
 
 R = 7e-3
 POSES = {"above the stub rim": (0.0, 2.6e-3, 6.0e-3), "in the gap": (0.0, 4.5e-3, 2.1e-3)}

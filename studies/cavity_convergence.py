@@ -31,8 +31,8 @@ import numpy as np
 import xarray as xr
 
 from _cavity_common import FIGURES, save_dataset, sphere, write_text
+from invdesign.cavity import MeissnerModel, NLoopModel, axisymmetric_mesh, parallel_plates_mesh, plate_mesh
 from invdesign.constants import MU0
-from invdesign.levitation.cavity import MeissnerModel, NLoopModel, axisymmetric_mesh, parallel_plates_mesh, plate_mesh
 
 H = 1e-3  # height above the plate
 GAP, Z0 = 2e-3, 0.7e-3  # two plates

@@ -50,7 +50,7 @@ from _cavity_common import (
     sphere,
     write_text,
 )
-from invdesign.levitation.cavity import (
+from invdesign.cavity import (
     GRADES,
     HeightDatum,
     ImageModel,

@@ -39,7 +39,7 @@ from _cavity_common import (
     sphere,
     write_text,
 )
-from invdesign.levitation.cavity import (
+from invdesign.cavity import (
     MEISSNER_SPACING,
     PAPER_NLOOP_SPACING,
     CoaxialCavity,

@@ -53,8 +53,8 @@ import numpy as np
 import xarray as xr
 
 from _cavity_common import FIGURES, NJ, cavity, disk, model3, model4, plt, save_dataset, savefig, sphere, write_text
+from invdesign.cavity import MeissnerModel, clearance, gravity_energy, landscape, moment_direction, total_energy
 from invdesign.constants import G0
-from invdesign.levitation.cavity import MeissnerModel, clearance, gravity_energy, landscape, moment_direction
 
 R = 7e-3
 Z_DISK = 7e-3  # 2 mm above the stub top
@@ -70,7 +70,7 @@ POLARISATION = ((0,), (1,), (2,), (0, 1), (0, 2), (1, 2))
 
 
 def _energy(model, magnet, x, d, response):
-    return response * model.magnetic_energy(magnet, x, d) + gravity_energy(magnet, x, jnp.pi / 2)
+    return total_energy(model, magnet, x, d, tilt=jnp.pi / 2, response=response)
 
 
 def _vgh_impl(model, magnet, x, d, response):

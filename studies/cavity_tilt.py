@@ -36,7 +36,7 @@ import xarray as xr
 
 from _cavity_common import AZIMUTHAL, FIGURES, NJ, cavity, contour_panel, plt, save_dataset, savefig, sphere, write_text
 from cavity_landscapes import build, fitted_response
-from invdesign.levitation.cavity import find_wells, landscape, mechanical_frequencies, total_energy
+from invdesign.cavity import find_wells, landscape, mechanical_frequencies, total_energy
 
 TILT = math.radians(10.0)
 PAPER = dict(f_r=28.0, f_z=11.0, f_phi=4.3)

@@ -3,8 +3,12 @@
 Energy ``U = m g z + k V |B|^2 / (2 mu0)`` (``k = 1`` perfect diamagnet, ``k = 3/2``
 superconducting sphere), forces, stiffness and trap frequencies, equilibria (Newton with
 implicit differentiation), stability maps and trap depths, and the paper's chip traps.
+
+This is the diamagnet wing; a permanent magnet in a superconducting cavity is
+`invdesign.cavity`. `signed_frequency` is shared by both wings.
 """
 
+from .._mechanics import signed_frequency as signed_frequency
 from ._axial import axial_equilibrium as axial_equilibrium
 from ._barrier import escape_barrier as escape_barrier
 from ._barrier import minimax_escape_levels as minimax_escape_levels
@@ -22,7 +26,6 @@ from ._maps import CRITERIA as CRITERIA
 from ._maps import classify_stability as classify_stability
 from ._maps import stability_map as stability_map
 from ._modes import TrapModes as TrapModes
-from ._modes import signed_frequency as signed_frequency
 from ._modes import trap_modes as trap_modes
 from ._sphere import Sphere as Sphere
 from ._traps import anti_helmholtz_sphere as anti_helmholtz_sphere

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._mechanics import signed_frequency
 from ..constants import G0, MU0
 from ..fields import Loops
 from ._energy import _energy, _grad_point, _hess_b2_point, check_position, check_types
@@ -44,11 +43,6 @@ class TrapModes(eqx.Module):
     lap_b2: jax.Array
     laplacian_positive: jax.Array
     stable: jax.Array
-
-
-def signed_frequency(eigenvalue, mass):
-    """``sign(l) sqrt(|l| / m) / (2 pi)`` in Hz for stiffness `eigenvalue` (N/m), `mass` (kg)."""
-    return jnp.sign(eigenvalue) * jnp.sqrt(jnp.abs(eigenvalue) / mass) / (2.0 * math.pi)
 
 
 def _trap_modes(x, loops, sphere, g):

@@ -55,7 +55,7 @@ import jax.numpy as jnp  # noqa: E402
 import invdesign  # noqa: E402
 from invdesign import atomic_write  # noqa: E402
 from _timing import best_time  # noqa: E402
-from invdesign.levitation.cavity import (  # noqa: E402
+from invdesign.cavity import (  # noqa: E402
     GRADES,
     PAPER_SPHERE,
     CoaxialCavity,

@@ -16,8 +16,8 @@ import pytest
 import xarray as xr
 
 import invdesign  # noqa: F401
+from invdesign.cavity import landscape, mechanical_frequencies
 from invdesign.constants import G0
-from invdesign.levitation.cavity import landscape, mechanical_frequencies
 from invdesign.optimize import gradient_search, load, save
 from problems.cavity import GRADE_NAMES, gradient_problem, pareto_problem
 

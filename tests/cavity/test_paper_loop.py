@@ -17,7 +17,7 @@ import pytest
 
 from invdesign.constants import G0, MU0
 from invdesign.fields import loop_field
-from invdesign.levitation.cavity import (
+from invdesign.cavity import (
     PAPER_SPHERE,
     CoaxialCavity,
     NLoopModel,

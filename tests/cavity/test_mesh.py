@@ -13,7 +13,7 @@ import pytest
 from scipy import constants
 
 import invdesign  # noqa: F401  (x64)
-from invdesign.levitation.cavity import (
+from invdesign.cavity import (
     PAPER_SPHERE,
     CoaxialCavity,
     ImageModel,
@@ -24,13 +24,13 @@ from invdesign.levitation.cavity import (
     axisymmetric_mesh,
     cavity_layout,
     cavity_mesh,
+    cavity_size,
     check_position,
     parallel_plates_mesh,
     plate_mesh,
     sphere_mesh,
     total_energy,
 )
-from invdesign.levitation._cavity_mesh import cavity_size
 
 MU0 = constants.mu_0
 G = constants.g

@@ -19,7 +19,7 @@ import pytest
 
 import invdesign  # noqa: F401
 from invdesign.constants import G0, MU0
-from invdesign.levitation.cavity import (
+from invdesign.cavity import (
     PAPER_DISK,
     PAPER_SPHERE,
     CoaxialCavity,
@@ -126,7 +126,7 @@ def cavity5():
     return cav, MeissnerModel(cavity_mesh(cav), cav)
 
 
-def test_meissner_cavity_mesh_refinement_below_one_percent(cavity5):
+def test_meissner_mesh_refinement_in_the_cavity_below_one_percent(cavity5):
     """Default resolution (0.4 mm) against 0.3 mm in the paper's 5 mm cavity."""
     cav, coarse = cavity5
     fine = MeissnerModel(cavity_mesh(cav, 0.3e-3), cav)

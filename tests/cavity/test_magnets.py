@@ -17,7 +17,7 @@ from scipy import constants
 from scipy.spatial.transform import Rotation
 
 import invdesign  # noqa: F401  (x64)
-from invdesign.levitation.cavity import (
+from invdesign.cavity import (
     GRADES,
     PAPER_DISK,
     PAPER_SPHERE,

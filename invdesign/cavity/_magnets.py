@@ -25,15 +25,17 @@ import numpy as np
 from .. import _validate as v
 from ..constants import G0, MU0
 from ..fields import dipole_field, loop_field
+from ._quadrature import _disc_rule
 
 __all__ = [
     "GRADES",
-    "SphereMagnet",
+    "PAPER_DISK",
+    "PAPER_SPHERE",
     "DiskMagnet",
+    "SphereMagnet",
+    "gravity_energy",
     "moment_direction",
     "up_vector",
-    "PAPER_SPHERE",
-    "PAPER_DISK",
 ]
 
 GRADES = {"N35": 1.22, "N42": 1.35, "N50": 1.44, "N52": 1.47}
@@ -208,14 +210,6 @@ class DiskMagnet(eqx.Module):
                 )
                 wts.append(0.5 * wk * w)
         return jnp.stack(pts), jnp.asarray(wts)
-
-
-def _disc_rule():
-    """Degree-5 seven-point rule on the unit disc: radii, angles and weights summing to 1."""
-    r = [0.0] + [math.sqrt(2.0 / 3.0)] * 6
-    t = [0.0] + [k * math.pi / 3.0 for k in range(6)]
-    w = [0.25] + [0.125] * 6
-    return r, t, w
 
 
 def _grade(name: str) -> float:

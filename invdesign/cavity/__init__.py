@@ -1,0 +1,130 @@
+"""A permanent magnet levitated in a superconducting coaxial stub cavity.
+
+The cavity wing of invdesign (Miller et al., *An N-loop potential energy model for levitated
+mm-scale magnets in cm-scale superconducting coaxial microwave resonators*):
+
+- geometry: `CoaxialCavity` (radius, height, stub radius and height) with its exact wall
+  distance; meshes of circular surface elements (`Mesh`, `axisymmetric_mesh`, `cavity_mesh`,
+  plates and spheres), differentiable in the geometry at a fixed `MeshLayout`;
+- quadrature rules on the elements (`element_rule`) and the boundary-element assembly of the
+  Meissner model (`near_pairs`);
+- magnets: `SphereMagnet` (exact point dipole) and `DiskMagnet` (solenoid current sheet),
+  the paper's grades and angles, gravity along a cavity tilt;
+- four response models behind one abstract interface, `CavityModel`: `ImageModel` (paper
+  eqs. 1-3), `TwoLoopModel` (paper II.2), `NLoopModel` (the paper's N-loop model) and the
+  default `MeissnerModel` (the ideal Meissner state as a boundary-element method), with the
+  factories `nloop_model` and `meissner_model`;
+- one `total_energy` (``response * U_mag + m g (up . x)``), energy `landscape`s and their
+  wells, `axis_height`, `mechanical_frequencies` (signed, `signed_frequency`), and
+  `calibrate_response`, which fits an effective response factor to measured heights.
+
+SI units throughout: metres, tesla, joules, kilograms, hertz.
+"""
+
+from .._mechanics import signed_frequency as signed_frequency
+from ._bem import MID_FACTOR as MID_FACTOR
+from ._bem import NEAR_FACTOR as NEAR_FACTOR
+from ._bem import assemble as assemble
+from ._bem import near_pairs as near_pairs
+from ._calibration import HeightDatum as HeightDatum
+from ._calibration import calibrate_response as calibrate_response
+from ._energy import total_energy as total_energy
+from ._frequencies import mechanical_frequencies as mechanical_frequencies
+from ._geometry import CoaxialCavity as CoaxialCavity
+from ._image import ImageModel as ImageModel
+from ._image import image_height as image_height
+from ._landscape import Well as Well
+from ._landscape import axis_height as axis_height
+from ._landscape import find_wells as find_wells
+from ._landscape import grid_minima as grid_minima
+from ._landscape import landscape as landscape
+from ._landscape import refine_minimum as refine_minimum
+from ._magnets import GRADES as GRADES
+from ._magnets import PAPER_DISK as PAPER_DISK
+from ._magnets import PAPER_SPHERE as PAPER_SPHERE
+from ._magnets import DiskMagnet as DiskMagnet
+from ._magnets import SphereMagnet as SphereMagnet
+from ._magnets import gravity_energy as gravity_energy
+from ._magnets import moment_direction as moment_direction
+from ._magnets import up_vector as up_vector
+from ._meissner import MEISSNER_SPACING as MEISSNER_SPACING
+from ._meissner import MeissnerModel as MeissnerModel
+from ._meissner import meissner_model as meissner_model
+from ._mesh import GradedSize as GradedSize
+from ._mesh import Mesh as Mesh
+from ._mesh import MeshLayout as MeshLayout
+from ._mesh import UniformSize as UniformSize
+from ._mesh import axisymmetric_mesh as axisymmetric_mesh
+from ._mesh import cavity_layout as cavity_layout
+from ._mesh import cavity_mesh as cavity_mesh
+from ._mesh import cavity_size as cavity_size
+from ._mesh import mesh_layout as mesh_layout
+from ._mesh import parallel_plates_mesh as parallel_plates_mesh
+from ._mesh import plate_mesh as plate_mesh
+from ._mesh import sphere_mesh as sphere_mesh
+from ._model import CavityModel as CavityModel
+from ._model import check_position as check_position
+from ._model import clearance as clearance
+from ._nloop import PAPER_NLOOP_SPACING as PAPER_NLOOP_SPACING
+from ._nloop import NLoopModel as NLoopModel
+from ._nloop import nloop_model as nloop_model
+from ._quadrature import FAR_ORDER as FAR_ORDER
+from ._quadrature import NEAR_ORDER as NEAR_ORDER
+from ._quadrature import TARGET_ORDER as TARGET_ORDER
+from ._quadrature import element_rule as element_rule
+from ._two_loop import TwoLoopModel as TwoLoopModel
+
+__all__ = [
+    "CavityModel",
+    "CoaxialCavity",
+    "DiskMagnet",
+    "FAR_ORDER",
+    "GRADES",
+    "GradedSize",
+    "HeightDatum",
+    "ImageModel",
+    "MEISSNER_SPACING",
+    "MID_FACTOR",
+    "MeissnerModel",
+    "Mesh",
+    "MeshLayout",
+    "NEAR_FACTOR",
+    "NEAR_ORDER",
+    "NLoopModel",
+    "PAPER_DISK",
+    "PAPER_NLOOP_SPACING",
+    "PAPER_SPHERE",
+    "SphereMagnet",
+    "TARGET_ORDER",
+    "TwoLoopModel",
+    "UniformSize",
+    "Well",
+    "assemble",
+    "axis_height",
+    "axisymmetric_mesh",
+    "calibrate_response",
+    "cavity_layout",
+    "cavity_mesh",
+    "cavity_size",
+    "check_position",
+    "clearance",
+    "element_rule",
+    "find_wells",
+    "gravity_energy",
+    "grid_minima",
+    "image_height",
+    "landscape",
+    "mechanical_frequencies",
+    "meissner_model",
+    "mesh_layout",
+    "moment_direction",
+    "near_pairs",
+    "nloop_model",
+    "parallel_plates_mesh",
+    "plate_mesh",
+    "refine_minimum",
+    "signed_frequency",
+    "sphere_mesh",
+    "total_energy",
+    "up_vector",
+]

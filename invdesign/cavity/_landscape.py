@@ -1,0 +1,218 @@
+"""Energy landscapes, their minima and wells, and levitation heights on the axis.
+
+These work with any of the four response models (`ImageModel`, `TwoLoopModel`, `NLoopModel`,
+`MeissnerModel`) and either magnet. Positions are in the cavity frame (metres); the energy is
+`total_energy`, ``response * U_mag + m g (up . x)`` with ``up = up_vector(tilt)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import scipy.optimize
+import xarray as xr
+
+from ._energy import _args, _energies, _total_grad, _total_grad_batch, _total_hess, _total_jit
+from ._magnets import gravity_energy
+from ._model import CavityModel, check_position, clearance
+
+__all__ = ["Well", "axis_height", "find_wells", "grid_minima", "landscape", "refine_minimum"]
+
+
+def landscape(
+    model: CavityModel,
+    magnet,
+    y,
+    z,
+    direction,
+    *,
+    x: float = 0.0,
+    tilt: float = math.pi / 2,
+    response: float = 1.0,
+    batch_size: int | None = None,
+) -> xr.Dataset:
+    """Total energy on a grid in the plane ``x = const`` (the paper's y-z landscapes).
+
+    **Arguments:**
+
+    - `model`, `magnet`: response model and magnet.
+    - `y`, `z`: 1-D grids (m).
+    - `direction`: moment direction (3,), e.g. ``moment_direction(pi / 2, 0)`` (azimuthal).
+    - `x`: the plane's offset (m); `tilt`: axis elevation (rad); `response`: response factor.
+
+    **Returns:** a Dataset with `energy`, `magnetic_energy`, `gravity_energy` (J, NaN where
+    the magnet would overlap the superconductor) and `valid` on dims ``(z, y)``.
+    """
+    y = np.asarray(y, dtype=float)
+    z = np.asarray(z, dtype=float)
+    if y.ndim != 1 or z.ndim != 1 or y.size == 0 or z.size == 0:
+        raise ValueError(f"y and z must be non-empty 1-D grids, got shapes {y.shape} and {z.shape}")
+    Z, Y = np.meshgrid(z, y, indexing="ij")
+    pts = np.stack([np.full(Y.size, float(x)), Y.ravel(), Z.ravel()], axis=-1)
+    ok = np.asarray(clearance(model, magnet, jnp.asarray(pts))) >= 0.0
+    u_mag = np.full(Y.size, np.nan)
+    if ok.any():
+        d = jnp.asarray(direction, dtype=float)
+        if batch_size is None:
+            u_mag[ok] = np.asarray(_energies(model, magnet, jnp.asarray(pts[ok]), d))
+        else:
+            u_mag[ok] = np.asarray(model.magnetic_energies(magnet, jnp.asarray(pts[ok]), d, batch_size=batch_size))
+    u_g = np.asarray(gravity_energy(magnet, jnp.asarray(pts), tilt))
+    u_g = np.where(ok, u_g, np.nan)
+    shape = Z.shape
+    total = response * u_mag + u_g
+    attrs = dict(units="J")
+    ds = xr.Dataset(
+        {
+            "energy": (("z", "y"), total.reshape(shape), dict(attrs, long_name="total energy")),
+            "magnetic_energy": (("z", "y"), u_mag.reshape(shape), dict(attrs, long_name="magnetic energy (response 1)")),
+            "gravity_energy": (("z", "y"), u_g.reshape(shape), dict(attrs, long_name="gravitational energy")),
+            "valid": (("z", "y"), ok.reshape(shape).astype(np.int8), dict(long_name="magnet fits (1) or overlaps a wall (0)")),
+        },
+        coords={
+            "y": ("y", y, dict(units="m", long_name="y")),
+            "z": ("z", z, dict(units="m", long_name="height above the floor")),
+        },
+        attrs=dict(
+            model=type(model).__name__,
+            magnet=type(magnet).__name__,
+            remanence_T=float(magnet.remanence),
+            direction=json.dumps([float(c) for c in np.asarray(direction, dtype=float)]),
+            x_m=float(x),
+            tilt_deg=math.degrees(float(tilt)),
+            response=float(response),
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        ),
+    )
+    return ds
+
+
+def grid_minima(ds: xr.Dataset, var: str = "energy") -> list[tuple[float, float, float]]:
+    """Grid points lower than all eight neighbours: ``[(energy, y, z), ...]`` sorted by energy.
+
+    NaN (invalid) neighbours count as higher; points on the grid border are excluded.
+    """
+    e = ds[var].values
+    ee = np.where(np.isnan(e), np.inf, e)
+    pad = np.pad(ee, 1, constant_values=np.inf)
+    core = pad[1:-1, 1:-1]
+    is_min = np.isfinite(core)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            if di == 0 and dj == 0:
+                continue
+            is_min &= core < pad[1 + di : pad.shape[0] - 1 + di, 1 + dj : pad.shape[1] - 1 + dj]
+    is_min[0, :] = is_min[-1, :] = False
+    is_min[:, 0] = is_min[:, -1] = False
+    iz, iy = np.nonzero(is_min)
+    out = [(float(e[a, b]), float(ds.y.values[b]), float(ds.z.values[a])) for a, b in zip(iz, iy)]
+    return sorted(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class Well:
+    """A local minimum of the energy in the y-z plane: position (m) and energy (J)."""
+
+    y: float
+    z: float
+    energy: float
+    converged: bool
+
+
+def refine_minimum(model, magnet, y0, z0, direction, *, x=0.0, tilt=math.pi / 2, response=1.0, max_iter=50, tol=1e-10):
+    """Newton refinement of a minimum in the plane ``x = const`` from a starting point.
+
+    Steps are limited to 0.2 mm and kept inside the vacuum (the magnet never overlaps a
+    wall). Returns a `Well`; ``converged`` is False if the gradient did not fall below
+    ``tol`` (N per metre of energy gradient, i.e. newtons) or the Hessian is not positive.
+    """
+    d, t, r = _args(direction, tilt, response)
+    x = float(x)
+
+    def full(p):
+        return jnp.array([x, p[0], p[1]])
+
+    def grad(p):
+        return np.asarray(_total_grad(model, magnet, full(p), d, t, r))[1:]
+
+    def hess(p):
+        return np.asarray(_total_hess(model, magnet, full(p), d, t, r))[1:, 1:]
+
+    def val(p):
+        return float(_total_jit(model, magnet, full(p), d, t, r))
+
+    p = np.array([y0, z0], dtype=float)
+
+    def fits(q):
+        return float(clearance(model, magnet, jnp.array([x, q[0], q[1]]))) >= 0.0
+
+    converged = False
+    for _ in range(max_iter):
+        g = grad(p)
+        h = hess(p)
+        if np.linalg.norm(g) < tol:
+            converged = bool(np.all(np.linalg.eigvalsh(h) > 0))
+            break
+        w, vecs = np.linalg.eigh(h)
+        w = np.maximum(np.abs(w), 1e-12 * max(1.0, np.abs(w).max()))
+        step = -(vecs @ ((vecs.T @ g) / w))
+        n = np.linalg.norm(step)
+        if n > 2e-4:
+            step *= 2e-4 / n
+        f0 = val(p)
+        lam = 1.0
+        while lam > 1e-4:
+            q = p + lam * step
+            if fits(q) and val(q) <= f0 + 1e-4 * lam * float(g @ step):
+                break
+            lam *= 0.5
+        else:
+            break
+        p = q
+    return Well(y=float(p[0]), z=float(p[1]), energy=val(p), converged=converged)
+
+
+def find_wells(model, magnet, direction, y, z, *, x=0.0, tilt=math.pi / 2, response=1.0, refine=True) -> list[Well]:
+    """All local minima in the y-z plane: grid minima of a `landscape`, Newton-refined.
+
+    Returns the wells sorted by energy (the first is the global minimum); duplicates that
+    converge to the same point (within 10 um) are merged.
+    """
+    ds = landscape(model, magnet, y, z, direction, x=x, tilt=tilt, response=response)
+    wells = []
+    for e, y0, z0 in grid_minima(ds):
+        w = refine_minimum(model, magnet, y0, z0, direction, x=x, tilt=tilt, response=response) if refine else Well(y0, z0, e, False)
+        if all(math.hypot(w.y - o.y, w.z - o.z) > 1e-5 for o in wells):
+            wells.append(w)
+    return sorted(wells, key=lambda w: w.energy)
+
+
+def axis_height(model, magnet, direction, z_lo, z_hi, *, xy=(0.0, 0.0), tilt=math.pi / 2, response=1.0, n_scan=48):
+    """Equilibrium height ``z`` (m) on a vertical line, the root of ``dU/dz`` in ``[z_lo, z_hi]``.
+
+    The stable equilibrium (``dU/dz`` changing from negative to positive) is bracketed by
+    scanning `n_scan` points (one batched evaluation) and refined by Brent's method. Raises
+    ValueError if there is none.
+    """
+    d, t, r = _args(direction, tilt, response)
+    x0, y0 = (float(c) for c in xy)
+
+    def dudz(zz):
+        return _total_grad(model, magnet, jnp.array([x0, y0, float(zz)]), d, t, r)[2]
+
+    check_position(model, magnet, jnp.array([x0, y0, float(z_lo)]), name="z_lo")
+    zs = np.linspace(float(z_lo), float(z_hi), n_scan)
+    line = jnp.stack([jnp.full(n_scan, x0), jnp.full(n_scan, y0), jnp.asarray(zs)], axis=-1)
+    g = np.asarray(_total_grad_batch(model, magnet, line, d, t, r))[:, 2]
+    idx = np.nonzero((g[:-1] < 0) & (g[1:] >= 0))[0]
+    if idx.size == 0:
+        raise ValueError(
+            f"no stable equilibrium between z_lo = {z_lo:g} m and z_hi = {z_hi:g} m (dU/dz does not change sign from - to +)"
+        )
+    k = idx[0]
+    return float(scipy.optimize.brentq(lambda zz: float(dudz(zz)), zs[k], zs[k + 1], xtol=1e-12))

@@ -1,0 +1,110 @@
+"""The interface of the superconducting response models, and the position checks.
+
+Every model gives the magnetic energy ``U_mag`` of a magnet (position, moment direction) in
+front of a superconducting surface and the signed distance of points to that surface;
+`total_energy` adds gravity. `CavityModel` is abstract (an `equinox.Module` with abstract
+methods); the four concrete models (`ImageModel`, `TwoLoopModel`, `NLoopModel`,
+`MeissnerModel`) are final. The mesh-based models share `_MeshModel`, whose `mesh` and
+`geometry` are abstract variables that the concrete models declare as fields.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _validate as v
+from ._geometry import CoaxialCavity, _mesh_distance
+from ._mesh import Mesh
+
+__all__ = ["CavityModel", "check_position", "clearance"]
+
+
+class CavityModel(eqx.Module):
+    """Abstract base of the superconducting response models.
+
+    A model implements `magnetic_energy` (the energy ``U_mag`` of a magnet in front of the
+    superconductor) and `surface_distance` (signed distance to the superconductor). The
+    batched `magnetic_energies` and the dipole `response_tensor` are built on
+    `magnetic_energy`; a model may specialise them for speed.
+    """
+
+    @abc.abstractmethod
+    def magnetic_energy(self, magnet, position, direction, normalize: bool = True):
+        """Magnetic energy ``U_mag`` (J) of `magnet` at `position` with its moment along `direction`.
+
+        **Arguments:**
+
+        - `magnet`: `SphereMagnet` or `DiskMagnet`.
+        - `position`: magnet centre ``(3,)`` (m) in the cavity frame.
+        - `direction`: moment direction ``(3,)``.
+        - `normalize`: if True (default) `direction` is normalised to a unit vector. If
+          False it is used as given: the energy is then the quadratic form ``U(m)`` of the
+          moment vector ``m = |mu| direction``, i.e. ``|direction|^2`` times the energy of
+          the unit direction; `response_tensor` polarises this form.
+        """
+
+    @abc.abstractmethod
+    def surface_distance(self, points):
+        """Signed distance (m) from points ``(..., 3)`` to the superconductor; negative behind its surface."""
+
+    def magnetic_energies(self, magnet, positions, direction, *, batch_size: int = 256):
+        """`magnetic_energy` at many positions ``(P, 3)`` with one direction (or ``(P, 3)``)."""
+        pos = jnp.asarray(positions, dtype=float)
+        d = jnp.broadcast_to(jnp.asarray(direction, dtype=float), pos.shape)
+        return jax.lax.map(lambda a: self.magnetic_energy(magnet, a[0], a[1]), (pos, d), batch_size=batch_size)
+
+    def response_tensor(self, magnet, position):
+        """Symmetric 3x3 ``W`` with ``U_mag = d^T W d`` for a unit direction ``d`` (dipole response).
+
+        By polarisation of the quadratic form ``U(m)`` of an unnormalised moment vector.
+        """
+        eye = jnp.eye(3)
+        u = lambda m: self.magnetic_energy(magnet, position, m, normalize=False)  # noqa: E731
+        diag = jnp.stack([u(eye[a]) for a in range(3)])
+        w = jnp.diag(diag)
+        for a, b in ((0, 1), (0, 2), (1, 2)):
+            off = 0.5 * (u(eye[a] + eye[b]) - diag[a] - diag[b])
+            w = w.at[a, b].set(off).at[b, a].set(off)
+        return w
+
+
+class _MeshModel(CavityModel):
+    """Base of the models on a surface `Mesh`: wall distances from the exact geometry if given."""
+
+    mesh: eqx.AbstractVar[Mesh]
+    geometry: eqx.AbstractVar[CoaxialCavity | None]
+
+    def surface_distance(self, points):
+        if self.geometry is not None:
+            return self.geometry.clearance(points)
+        return _mesh_distance(self.mesh, points)
+
+
+def clearance(model: CavityModel, magnet, positions):
+    """Gap (m) between the magnet's bounding sphere and the superconductor (negative: overlap)."""
+    return model.surface_distance(positions) - magnet.extent
+
+
+def check_position(model: CavityModel, magnet, position, name: str = "position") -> None:
+    """Raise ValueError naming `name` if the magnet at `position` overlaps the superconductor."""
+    if not v.is_concrete(position, model, magnet):
+        return
+    v.check_vectors(name, position)
+    p = np.asarray(position, dtype=float)
+    dist = np.asarray(model.surface_distance(jnp.asarray(p)))
+    ext = float(magnet.extent)
+    if np.any(dist < 0):
+        where = "below the floor or inside a wall" if isinstance(model, _MeshModel) else "behind the superconducting surface"
+        raise ValueError(
+            f"{name} = {p.tolist()} m lies {where} (distance {float(np.min(dist)):.3g} m to the vacuum side)"
+        )
+    if np.any(dist < ext):
+        raise ValueError(
+            f"{name} = {p.tolist()} m puts the magnet into a wall: its centre is {float(np.min(dist)):.3g} m from the "
+            f"superconductor but the magnet reaches {ext:.3g} m (allowed: distance >= {ext:.3g} m)"
+        )
