@@ -7,12 +7,13 @@ import math
 import jax.numpy as jnp
 
 from .. import _validate as v
+from .._types import Vec3, Vec3Like
 from ..constants import MU0
 
 __all__ = ["dipole_field"]
 
 
-def dipole_field(points, moment, position=(0.0, 0.0, 0.0)):
+def dipole_field(points: Vec3Like, moment: Vec3Like, position: Vec3Like = (0.0, 0.0, 0.0)) -> Vec3:
     """Magnetic flux density B (T) of point dipoles.
 
     ``B = mu0 / (4 pi) [3 (m . u) u - m] / |x - x0|^3`` with ``u`` the unit vector from the

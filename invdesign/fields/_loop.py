@@ -32,14 +32,24 @@ from __future__ import annotations
 import math
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
 from .. import _validate as v
+from .._types import BatchScalar, Vec3, Vec3Like
 from ..constants import MU0
 from ..special import ellipked
 
 __all__ = ["loop_field", "loop_vector_potential", "Loops"]
+
+LoopParamLike = Float[ArrayLike, "*#loops"]
+"""A per-loop scalar input (radius, current), broadcast over the loop batch ``L``."""
+
+LoopVec3Like = Float[ArrayLike, "*#loops 3"]
+"""A per-loop 3-vector input (centre, normal), broadcast over the loop batch ``L``."""
+
+LoopParam = Float[Array, "*loops"]
+LoopVec3 = Float[Array, "*loops 3"]
 
 
 def _local(s, z, a, current):
@@ -105,8 +115,9 @@ def _sum_loops(x, loop_shape, sum_loops):
     return jnp.sum(x, axis=axes)
 
 
-def loop_field(points, radius, current, center=(0.0, 0.0, 0.0), normal=(0.0, 0.0, 1.0),
-               *, sum_loops: bool = True):
+def loop_field(points: Vec3Like, radius: LoopParamLike, current: LoopParamLike,
+               center: LoopVec3Like = (0.0, 0.0, 0.0), normal: LoopVec3Like = (0.0, 0.0, 1.0),
+               *, sum_loops: bool = True) -> Vec3:
     """Magnetic flux density B (tesla) of circular current loops.
 
     **Arguments:**
@@ -138,8 +149,9 @@ def loop_field(points, radius, current, center=(0.0, 0.0, 0.0), normal=(0.0, 0.0
     return _sum_loops(b, loop_shape, sum_loops)
 
 
-def loop_vector_potential(points, radius, current, center=(0.0, 0.0, 0.0),
-                          normal=(0.0, 0.0, 1.0), *, sum_loops: bool = True):
+def loop_vector_potential(points: Vec3Like, radius: LoopParamLike, current: LoopParamLike,
+                          center: LoopVec3Like = (0.0, 0.0, 0.0),
+                          normal: LoopVec3Like = (0.0, 0.0, 1.0), *, sum_loops: bool = True) -> Vec3:
     """Vector potential A (T m, Coulomb gauge) of circular current loops.
 
     Same arguments and broadcasting as `loop_field`; ``curl A = B``.
@@ -166,12 +178,13 @@ class Loops(eqx.Module):
     ```
     """
 
-    radius: jax.Array
-    current: jax.Array
-    center: jax.Array
-    normal: jax.Array
+    radius: LoopParam
+    current: LoopParam
+    center: LoopVec3
+    normal: LoopVec3
 
-    def __init__(self, radius, current, center=(0.0, 0.0, 0.0), normal=(0.0, 0.0, 1.0)):
+    def __init__(self, radius: LoopParamLike, current: LoopParamLike,
+                 center: LoopVec3Like = (0.0, 0.0, 0.0), normal: LoopVec3Like = (0.0, 0.0, 1.0)):
         radius, current, center, normal, shape = _prepare(
             jnp.zeros(3), radius, current, center, normal)
         self.radius = jnp.broadcast_to(radius, shape)
@@ -179,15 +192,15 @@ class Loops(eqx.Module):
         self.center = jnp.broadcast_to(center, shape + (3,))
         self.normal = jnp.broadcast_to(normal, shape + (3,))
 
-    def field(self, points):
+    def field(self, points: Vec3Like) -> Vec3:
         """Total B (T) of all loops at `points` ``(..., 3)``."""
         return loop_field(points, self.radius, self.current, self.center, self.normal)
 
-    def vector_potential(self, points):
+    def vector_potential(self, points: Vec3Like) -> Vec3:
         """Total A (T m) of all loops at `points` ``(..., 3)``."""
         return loop_vector_potential(points, self.radius, self.current, self.center, self.normal)
 
-    def distance_to_wire(self, points):
+    def distance_to_wire(self, points: Vec3Like) -> BatchScalar:
         """Distance (m) from each point to the nearest wire, shape ``points.shape[:-1]``."""
         pts = jnp.asarray(points, dtype=float)
         _, _, z, _, s = _frame(pts, self.center, self.normal, self.radius.ndim)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as v
+from .._types import Scalar, ScalarBool, ScalarLike
 from ..constants import G0, MU0
 from ..fields import Loops
 from ._energy import check_types
@@ -106,8 +107,9 @@ def _axial(loops, sphere, z_min, z_max, g, n_grid, n_newton):
     return z, jax.lax.stop_gradient(found) > 0.5
 
 
-def axial_equilibrium(loops: Loops, sphere: Sphere, z_min, z_max, n_grid: int = 64, *, g=G0,
-                      n_newton: int = 20):
+def axial_equilibrium(loops: Loops, sphere: Sphere, z_min: ScalarLike, z_max: ScalarLike,
+                      n_grid: int = 64, *, g: ScalarLike = G0,
+                      n_newton: int = 20) -> tuple[Scalar, ScalarBool]:
     """Lowest-energy axially stable equilibrium on the axis of a coaxial-loop trap.
 
     On the axis (``x = y = 0``) of loops coaxial with ``z`` the field is ``B_z(z)`` in closed

@@ -7,8 +7,10 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .. import _validate as v
+from .._types import Scalar, ScalarLike
 from ..constants import G0
 from ..fields import Loops
 from ._axial import _axis_point, check_coaxial
@@ -17,6 +19,10 @@ from ._sphere import Sphere
 
 __all__ = ["minimax_escape_levels", "escape_barrier"]
 
+LevelsLike = Float[ArrayLike, "n0 n1"]
+ExitsLike = Bool[ArrayLike, "n0 n1"]
+Levels = Float[Array, "n0 n1"]
+
 
 def _neighbour_min(levels):
     pad = jnp.pad(levels, 1, constant_values=jnp.inf)
@@ -24,7 +30,7 @@ def _neighbour_min(levels):
                        jnp.minimum(pad[1:-1, :-2], pad[1:-1, 2:]))
 
 
-def minimax_escape_levels(u, exits, max_iter: int | None = None):
+def minimax_escape_levels(u: LevelsLike, exits: ExitsLike, max_iter: int | None = None) -> Levels:
     """Escape level of every cell of a 2-D grid: min over paths to an exit of max `u` on the path.
 
     Paths move between 4-connected neighbours; the level includes both ends
@@ -100,7 +106,9 @@ def _barrier(loops, sphere, z_eq, r_max, z_min, z_max, g, n_r, n_z):
     return jnp.where(jnp.isfinite(level), flat[idx] - u_eq, jnp.inf)
 
 
-def escape_barrier(loops: Loops, sphere: Sphere, z_eq, r_max, z_min, z_max, n=64, *, g=G0):
+def escape_barrier(loops: Loops, sphere: Sphere, z_eq: ScalarLike, r_max: ScalarLike,
+                   z_min: ScalarLike, z_max: ScalarLike, n: int | tuple[int, int] = 64, *,
+                   g: ScalarLike = G0) -> Scalar:
     """Trap depth (J): the lowest energy barrier between an axial equilibrium and the outside.
 
     For coaxial loops the energy depends on ``(r, z)`` only. On an ``(r, z)`` grid over

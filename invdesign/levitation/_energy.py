@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as v
+from .._types import BatchScalar, Mat3, ScalarLike, Vec3, Vec3Like
 from ..constants import G0, MU0
 from ..fields import Loops
 from ._sphere import Sphere
@@ -119,7 +120,7 @@ _energy_grad_jit = jax.jit(_energy_grad)
 # ----------------------------------------------------------------------------- public API
 
 
-def b_squared(x, loops: Loops):
+def b_squared(x: Vec3Like, loops: Loops) -> BatchScalar:
     """``|B|^2`` in T^2 of the loops at points `x` ``(..., 3)`` (m).
 
     ```python
@@ -133,14 +134,14 @@ def b_squared(x, loops: Loops):
     return _b2_jit(_as_points(x), loops)
 
 
-def hessian_b2(x, loops: Loops):
+def hessian_b2(x: Vec3Like, loops: Loops) -> Mat3:
     """Hessian of ``|B|^2`` (T^2/m^2) at points `x` ``(..., 3)``, shape ``(..., 3, 3)``."""
     check_types(loops)
     check_position("x", x, loops)
     return _b2_hess_jit(_as_points(x), loops)
 
 
-def laplacian_b2(x, loops: Loops):
+def laplacian_b2(x: Vec3Like, loops: Loops) -> BatchScalar:
     """Laplacian of ``|B|^2`` (T^2/m^2), the left side of the paper's eq. 11.
 
     **Arguments:**
@@ -160,7 +161,7 @@ def laplacian_b2(x, loops: Loops):
     return jnp.trace(hessian_b2(x, loops), axis1=-2, axis2=-1)
 
 
-def energy(x, loops: Loops, sphere: Sphere, g=G0):
+def energy(x: Vec3Like, loops: Loops, sphere: Sphere, g: ScalarLike = G0) -> BatchScalar:
     """Energy ``U = m g z + k V |B|^2 / (2 mu0)`` (J) of the sphere centred at `x`.
 
     **Arguments:**
@@ -184,7 +185,7 @@ def energy(x, loops: Loops, sphere: Sphere, g=G0):
     return _energy_jit(_as_points(x), loops, sphere, g)
 
 
-def force(x, loops: Loops, sphere: Sphere, g=G0):
+def force(x: Vec3Like, loops: Loops, sphere: Sphere, g: ScalarLike = G0) -> Vec3:
     """Total force ``-grad U`` (N) on the sphere at `x` ``(..., 3)`` (gravity included).
 
     The magnetic part alone is ``force(x, loops, sphere, g=0.0)``. Same arguments and
@@ -195,7 +196,7 @@ def force(x, loops: Loops, sphere: Sphere, g=G0):
     return -_energy_grad_jit(_as_points(x), loops, sphere, g)
 
 
-def energy_hessian(x, loops: Loops, sphere: Sphere, g=G0):
+def energy_hessian(x: Vec3Like, loops: Loops, sphere: Sphere, g: ScalarLike = G0) -> Mat3:
     """Hessian of the energy (stiffness matrix, N/m) at `x` ``(..., 3)``: shape ``(..., 3, 3)``.
 
     Equal to ``k V / (2 mu0)`` times the Hessian of ``|B|^2`` (gravity is linear). Same

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _validate as v
+from .._types import BatchBool, BatchInt, BatchScalar, ScalarLike, Vec3, Vec3Like
 from ..constants import G0
 from .._newton import implicit_stationary_point
 from ..fields import Loops
@@ -38,10 +39,10 @@ class EquilibriumInfo(eqx.Module):
       radius (m); negative means the sphere would overlap a conductor there.
     """
 
-    converged: jax.Array
-    iterations: jax.Array
-    step: jax.Array
-    clearance: jax.Array
+    converged: BatchBool
+    iterations: BatchInt
+    step: BatchScalar
+    clearance: BatchScalar
 
 
 @jax.jit
@@ -66,8 +67,9 @@ def _check_options(method, max_iter, rtol):
     v.check_positive("rtol", rtol)
 
 
-def equilibrium(loops: Loops, sphere: Sphere, x0, *, g=G0, method: str = "saddle_free",
-                max_iter: int = 100, rtol: float = 1e-10, return_info: bool = False):
+def equilibrium(loops: Loops, sphere: Sphere, x0: Vec3Like, *, g: ScalarLike = G0,
+                method: str = "saddle_free", max_iter: int = 100, rtol: float = 1e-10,
+                return_info: bool = False) -> Vec3 | tuple[Vec3, EquilibriumInfo]:
     """Equilibrium position of the sphere (``grad U = 0``) by damped Newton from `x0`.
 
     The solve is wrapped in `jax.lax.custom_root`: derivatives of the returned position with
@@ -129,8 +131,9 @@ def _attrs(units, long_name, **extra):
     return {"units": units, "long_name": long_name, **extra}
 
 
-def find_equilibria(loops: Loops, sphere: Sphere, starts, *, g=G0, method: str = "newton",
-                    max_iter: int = 100, rtol: float = 1e-10, merge_tol=None) -> xr.Dataset:
+def find_equilibria(loops: Loops, sphere: Sphere, starts: Vec3Like, *, g: ScalarLike = G0,
+                    method: str = "newton", max_iter: int = 100, rtol: float = 1e-10,
+                    merge_tol: ScalarLike | None = None) -> xr.Dataset:
     """All equilibria reached by Newton from several starts, deduplicated and classified.
 
     **Arguments:**

@@ -8,14 +8,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from jaxtyping import ArrayLike, Float
 
 from .. import _validate as v
+from .._types import ScalarLike
 from ..constants import G0, MU0
 from ..fields import Loops
 from ._energy import _b2, check_types
 from ._sphere import Sphere
 
 __all__ = ["CRITERIA", "classify_stability", "stability_map"]
+
+XLike = Float[ArrayLike, " nx"]
+ZLike = Float[ArrayLike, " nz"]
 
 CRITERIA = ("laplacian", "planar", "hessian")
 """Stability criteria of `stability_map`:
@@ -82,8 +87,8 @@ def classify_stability(ds: xr.Dataset, criterion: str = "laplacian") -> xr.DataA
     return cls
 
 
-def stability_map(loops: Loops, sphere: Sphere, x, z, *, g=G0, criterion: str = "laplacian",
-                  mask_radius=None) -> xr.Dataset:
+def stability_map(loops: Loops, sphere: Sphere, x: XLike, z: ZLike, *, g: ScalarLike = G0,
+                  criterion: str = "laplacian", mask_radius: ScalarLike | None = None) -> xr.Dataset:
     """Stability classes of the sphere on the x-z plane (y = 0), as in the paper's Figs. 2-3.
 
     **Arguments:**

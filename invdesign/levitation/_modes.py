@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._mechanics import signed_frequency
+from .._types import BatchBool, BatchScalar, BatchScalarLike, Mat3, ScalarLike, Vec3, Vec3Like
 from ..constants import G0, MU0
 from ..fields import Loops
 from ._energy import _energy, _grad_point, _hess_b2_point, check_position, check_types
@@ -33,16 +35,21 @@ class TrapModes(eqx.Module):
     - `stable`: all eigenvalues ``> 0``, the sufficient condition for a stable minimum.
     """
 
-    position: jax.Array
-    energy: jax.Array
-    force: jax.Array
-    hessian: jax.Array
-    eigenvalues: jax.Array
-    frequencies: jax.Array
-    modes: jax.Array
-    lap_b2: jax.Array
-    laplacian_positive: jax.Array
-    stable: jax.Array
+    position: Vec3
+    energy: BatchScalar
+    force: Vec3
+    hessian: Mat3
+    eigenvalues: Vec3
+    frequencies: Vec3
+    modes: Mat3
+    lap_b2: BatchScalar
+    laplacian_positive: BatchBool
+    stable: BatchBool
+
+
+def signed_frequency(eigenvalue: BatchScalarLike, mass: BatchScalarLike) -> BatchScalar:
+    """``sign(l) sqrt(|l| / m) / (2 pi)`` in Hz for stiffness `eigenvalue` (N/m), `mass` (kg)."""
+    return jnp.sign(eigenvalue) * jnp.sqrt(jnp.abs(eigenvalue) / mass) / (2.0 * math.pi)
 
 
 def _trap_modes(x, loops, sphere, g):
@@ -69,7 +76,7 @@ def _trap_modes(x, loops, sphere, g):
 _trap_modes_jit = jax.jit(_trap_modes)
 
 
-def trap_modes(x, loops: Loops, sphere: Sphere, g=G0) -> TrapModes:
+def trap_modes(x: Vec3Like, loops: Loops, sphere: Sphere, g: ScalarLike = G0) -> TrapModes:
     """Stiffness, trap frequencies and mode directions of the sphere at `x`.
 
     Meant for an equilibrium (see `equilibrium`), but valid anywhere: the residual force is

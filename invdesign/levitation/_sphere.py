@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from .. import _validate as v
+from .._types import BatchScalar, BatchScalarLike
 
 __all__ = ["Sphere"]
 
@@ -38,11 +38,11 @@ class Sphere(eqx.Module):
     ```
     """
 
-    radius: jax.Array
-    mass: jax.Array
-    k: jax.Array
+    radius: BatchScalar
+    mass: BatchScalar
+    k: BatchScalar
 
-    def __init__(self, radius, mass, k=1.0):
+    def __init__(self, radius: BatchScalarLike, mass: BatchScalarLike, k: BatchScalarLike = 1.0):
         v.check_positive("radius", radius)
         v.check_positive("mass", mass)
         v.check_positive("k", k)
@@ -51,6 +51,6 @@ class Sphere(eqx.Module):
         self.k = jnp.asarray(k, dtype=float)
 
     @property
-    def volume(self) -> jax.Array:
+    def volume(self) -> BatchScalar:
         """Volume ``4/3 pi R^3`` in m^3."""
         return (4.0 * math.pi / 3.0) * self.radius**3

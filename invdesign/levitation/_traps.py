@@ -6,13 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validate as v
+from .._types import ScalarLike
 from ..fields import Loops
 from ._sphere import Sphere
 
 __all__ = ["anti_helmholtz_trap", "concentric_trap", "anti_helmholtz_sphere", "concentric_sphere"]
 
 
-def anti_helmholtz_trap(current=0.030, radius=1e-6, separation=1e-6, current_top=None) -> Loops:
+def anti_helmholtz_trap(current: ScalarLike = 0.030, radius: ScalarLike = 1e-6, separation: ScalarLike = 1e-6,
+                        current_top: ScalarLike | None = None) -> Loops:
     """Two coaxial loops at ``z = -separation/2`` and ``+separation/2`` with opposite currents.
 
     Paper Sec. 5.1: 2 um diameter loops 1 um apart, 30 mA; the field vanishes at the centre
@@ -43,7 +45,8 @@ def anti_helmholtz_trap(current=0.030, radius=1e-6, separation=1e-6, current_top
                  center=center, normal=jnp.array([0.0, 0.0, 1.0]))
 
 
-def concentric_trap(current=0.038, inner_radius=6e-6, outer_radius=9e-6, current_outer=None) -> Loops:
+def concentric_trap(current: ScalarLike = 0.038, inner_radius: ScalarLike = 6e-6, outer_radius: ScalarLike = 9e-6,
+                    current_outer: ScalarLike | None = None) -> Loops:
     """Two concentric loops in the plane ``z = 0`` with opposite currents.
 
     Paper Sec. 5.2: diameters 12 um and 18 um, 38 mA.
@@ -67,11 +70,11 @@ def concentric_trap(current=0.038, inner_radius=6e-6, outer_radius=9e-6, current
                  normal=jnp.array([0.0, 0.0, 1.0]))
 
 
-def anti_helmholtz_sphere(k=1.0) -> Sphere:
+def anti_helmholtz_sphere(k: ScalarLike = 1.0) -> Sphere:
     """The paper's particle for the anti-Helmholtz trap: radius 0.5 um, mass 4.487e-15 kg."""
     return Sphere(radius=0.5e-6, mass=4.487e-15, k=k)
 
 
-def concentric_sphere(k=1.0) -> Sphere:
+def concentric_sphere(k: ScalarLike = 1.0) -> Sphere:
     """The paper's particle for the concentric trap: radius 5 um, mass 4.487e-12 kg."""
     return Sphere(radius=5e-6, mass=4.487e-12, k=k)

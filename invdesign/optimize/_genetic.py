@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from jaxtyping import Float
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.algorithms.soo.nonconvex.ga import GA
 from pymoo.core.problem import Problem
@@ -32,6 +33,12 @@ from ._problem import DesignProblem
 from ._results import HISTORY_PREFIX, build_dataset
 
 __all__ = ["PymooProblem", "VectorizedEvaluator", "genetic_search"]
+
+UnitPopulation = Float[np.ndarray, "n d"]
+"""A population in the box-normalised space [0, 1]^d, one row per individual."""
+
+Column = Float[np.ndarray, " n"]
+"""One value per individual."""
 
 
 class _UnitBatch:
@@ -88,7 +95,7 @@ class VectorizedEvaluator:
         self.batch_size = int(batch_size)
         self.batch = _unit_batch(problem)
 
-    def __call__(self, Z: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def __call__(self, Z: UnitPopulation) -> tuple[dict[str, Column], dict[str, Column]]:
         n, b = len(Z), self.batch_size
         Ps, Os = [], []
         for start in range(0, n, b):

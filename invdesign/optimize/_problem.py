@@ -18,7 +18,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float
 
+from .._types import Scalar, Vector
 from ._space import DesignSpace
 
 __all__ = ["Objective", "Constraint", "DesignProblem", "NonFiniteOutputError"]
@@ -26,6 +28,10 @@ __all__ = ["Objective", "Constraint", "DesignProblem", "NonFiniteOutputError"]
 Params = Mapping[str, Any]
 EvaluateFn = Callable[[dict[str, jax.Array]], Mapping[str, Any]]
 ElementwiseFn = Callable[[dict[str, float]], Mapping[str, float]]
+Population = Mapping[str, Float[ArrayLike, " n"]] | Float[ArrayLike, "n d"]
+"""A population: ``{name: (n,)}`` or an ``(n, d)`` array in parameter order."""
+Matrix = Float[ArrayLike, "*batch k"]
+"""Outputs stacked on the last axis (NumPy in, NumPy out; JAX in, JAX out)."""
 
 
 RESERVED_NAMES = frozenset(
@@ -365,7 +371,7 @@ class DesignProblem:
         return sorted(names, key=self._output_order)
 
     @functools.cached_property
-    def evaluate_one(self) -> Callable[[Params], dict[str, jax.Array]]:
+    def evaluate_one(self) -> Callable[[Params], dict[str, Scalar]]:
         """Jitted single-point `evaluate` with output checks (no finiteness check)."""
         return jax.jit(self._traced_evaluate)
 
@@ -373,7 +379,7 @@ class DesignProblem:
     def _batch_fn(self) -> Callable:
         return jax.jit(jax.vmap(self._traced_evaluate))
 
-    def as_batch(self, X: Any, argument: str = "X") -> dict[str, jax.Array]:
+    def as_batch(self, X: Population, argument: str = "X") -> dict[str, Vector]:
         """Convert a population (dict of arrays or 2-D array in parameter order) to a dict of 1-D arrays."""
         if isinstance(X, Mapping):
             self.space.check_names(X, argument)
@@ -390,7 +396,7 @@ class DesignProblem:
             )
         return self.space.from_vector(X)
 
-    def evaluate_batch(self, X: Any, check: bool = True) -> dict[str, jax.Array]:
+    def evaluate_batch(self, X: Population, check: bool = True) -> dict[str, Vector]:
         """Evaluate a population with one jitted `vmap`.
 
         **Arguments:**
@@ -436,7 +442,7 @@ class DesignProblem:
         return {k: float(v) for k, v in self.evaluate_one(dict(params)).items()}
 
     # -- minimisation form ---------------------------------------------------------------
-    def objective_matrix(self, outputs: Mapping[str, Any]) -> Any:
+    def objective_matrix(self, outputs: Mapping[str, ArrayLike]) -> Matrix:
         """`sign * f / scale` for each objective, stacked on the last axis (to minimise).
 
         NumPy in, NumPy out (no JAX dispatch on the host); JAX arrays or tracers give JAX.
@@ -444,7 +450,7 @@ class DesignProblem:
         xp = _array_module(outputs)
         return xp.stack([o.sign * xp.asarray(outputs[o.name]) / o.scale for o in self.objectives], axis=-1)
 
-    def constraint_matrix(self, outputs: Mapping[str, Any]) -> Any:
+    def constraint_matrix(self, outputs: Mapping[str, ArrayLike]) -> Matrix:
         """`g / scale` for each constraint, stacked on the last axis (feasible when <= 0)."""
         xp = _array_module(outputs)
         if not self.constraints:

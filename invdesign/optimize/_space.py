@@ -23,10 +23,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
+from .._types import BatchScalar, Scalar, Vector
 from .._validate import is_concrete
 
 __all__ = ["Parameter", "DesignSpace"]
+
+DesignVectors = Float[Array, "*batch d"]
+"""Design points as vectors: the last axis holds the ``d`` parameters in space order."""
+
+DesignVectorsLike = Float[ArrayLike, "*batch d"]
 
 _EPS = 1e-12
 """Distance from 0 and 1 at which normalised coordinates are clipped before a logit."""
@@ -182,12 +189,12 @@ class DesignSpace:
                 )
 
     # -- physical vector ------------------------------------------------------------------
-    def to_vector(self, params: Mapping[str, Any]) -> jax.Array:
+    def to_vector(self, params: Mapping[str, Any]) -> DesignVectors:
         """Stack a parameter dict into a vector of shape `(..., d)` in parameter order."""
         self.check_names(params)
         return jnp.stack([jnp.asarray(params[n], dtype=float) for n in self.names], axis=-1)
 
-    def from_vector(self, x: Any) -> dict[str, jax.Array]:
+    def from_vector(self, x: DesignVectorsLike) -> dict[str, BatchScalar]:
         """Split a vector `(..., d)` in parameter order into a parameter dict."""
         x = jnp.asarray(x, dtype=float)
         if x.ndim == 0 or x.shape[-1] != len(self):
@@ -202,11 +209,11 @@ class DesignSpace:
         return self.from_vector(jnp.where(self.log, jnp.exp(s), s))
 
     # -- box-normalised [0, 1]^d ----------------------------------------------------------
-    def to_unit(self, params: Mapping[str, Any]) -> jax.Array:
+    def to_unit(self, params: Mapping[str, Any]) -> DesignVectors:
         """Box-normalise parameters to `z` in [0, 1]^d (log-uniform for `log=True`)."""
         return (self._searched(params) - self._lo) / (self._hi - self._lo)
 
-    def from_unit(self, z: Any) -> dict[str, jax.Array]:
+    def from_unit(self, z: DesignVectorsLike) -> dict[str, BatchScalar]:
         """Map box-normalised `z` of shape `(..., d)` back to physical parameters."""
         z = jnp.asarray(z, dtype=float)
         if z.ndim == 0 or z.shape[-1] != len(self):
@@ -216,12 +223,12 @@ class DesignSpace:
         return {n: jnp.clip(v, self.lower[i], self.upper[i]) for i, (n, v) in enumerate(params.items())}
 
     # -- unconstrained R^d ------------------------------------------------------------
-    def to_unconstrained(self, params: Mapping[str, Any]) -> jax.Array:
+    def to_unconstrained(self, params: Mapping[str, Any]) -> DesignVectors:
         """Map parameters to `u = logit(z)`; values on a bound are moved 1e-12 inside."""
         z = jnp.clip(self.to_unit(params), _EPS, 1.0 - _EPS)
         return jnp.log(z) - jnp.log1p(-z)
 
-    def from_unconstrained(self, u: Any) -> dict[str, jax.Array]:
+    def from_unconstrained(self, u: DesignVectorsLike) -> dict[str, BatchScalar]:
         """Map any `u` of shape `(..., d)` to parameters strictly inside the bounds (smooth)."""
         u = jnp.asarray(u, dtype=float)
         if u.ndim == 0 or u.shape[-1] != len(self):
@@ -229,15 +236,15 @@ class DesignSpace:
         return self.from_unit(jax.nn.sigmoid(u))
 
     # -- special points ---------------------------------------------------------------
-    def center(self) -> dict[str, jax.Array]:
+    def center(self) -> dict[str, Scalar]:
         """The centre of the box-normalised space (geometric mean for `log=True`)."""
         return {p.name: jnp.asarray(p.center) for p in self.parameters}
 
-    def initial(self) -> dict[str, jax.Array]:
+    def initial(self) -> dict[str, Scalar]:
         """Each parameter's `initial` value, or its `center` when none was given."""
         return {p.name: jnp.asarray(p.center if p.initial is None else p.initial) for p in self.parameters}
 
-    def sample(self, key_or_seed: Any, n: int) -> dict[str, jax.Array]:
+    def sample(self, key_or_seed: int | Array, n: int) -> dict[str, Vector]:
         """Draw `n` points uniformly in the box-normalised space.
 
         **Arguments:**
