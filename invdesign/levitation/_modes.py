@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._types import BatchBool, BatchScalar, BatchScalarLike, Mat3, ScalarLike, Vec3, Vec3Like
+from .._mechanics import signed_frequency
+from .._types import BatchBool, BatchScalar, Mat3, ScalarLike, Vec3, Vec3Like
 from ..constants import G0, MU0
 from ..fields import Loops
 from ._energy import _energy, _grad_point, _hess_b2_point, check_position, check_types
@@ -45,11 +44,6 @@ class TrapModes(eqx.Module):
     lap_b2: BatchScalar
     laplacian_positive: BatchBool
     stable: BatchBool
-
-
-def signed_frequency(eigenvalue: BatchScalarLike, mass: BatchScalarLike) -> BatchScalar:
-    """``sign(l) sqrt(|l| / m) / (2 pi)`` in Hz for stiffness `eigenvalue` (N/m), `mass` (kg)."""
-    return jnp.sign(eigenvalue) * jnp.sqrt(jnp.abs(eigenvalue) / mass) / (2.0 * math.pi)
 
 
 def _trap_modes(x, loops, sphere, g):
