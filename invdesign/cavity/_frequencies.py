@@ -16,7 +16,32 @@ from .._mechanics import signed_frequency
 from ._energy import _args, _relaxed_hess, _total_hess
 from ._model import check_position
 
-__all__ = ["mechanical_frequencies"]
+__all__ = ["frequency_summary", "mechanical_frequencies"]
+
+
+def frequency_summary(hessian, mass, position) -> dict:
+    """Signed frequencies (Hz) of a 3x3 stiffness `hessian` (N/m) for a `mass` (kg) at `position`.
+
+    Pure JAX (works under `jit`, `grad`, `vmap`). **Returns:** dict with ``eigenfrequencies``
+    (3,), ascending, from the eigenvalues of the symmetrised Hessian, and ``f_r``, ``f_phi``,
+    ``f_z``, the frequencies along the cylindrical directions of the cavity at `position`
+    (``e_r`` = x for a position on the axis).
+    """
+    h = jnp.asarray(hessian, dtype=float)
+    h = 0.5 * (h + h.T)
+    p = jnp.asarray(position, dtype=float)
+    r = jnp.sqrt(p[0] ** 2 + p[1] ** 2)
+    on_axis = r <= 0
+    r_safe = jnp.where(on_axis, 1.0, r)
+    e_r = jnp.where(on_axis, jnp.array([1.0, 0.0, 0.0]), jnp.stack([p[0] / r_safe, p[1] / r_safe, jnp.zeros(())]))
+    e_phi = jnp.stack([-e_r[1], e_r[0], jnp.zeros(())])
+    e_z = jnp.array([0.0, 0.0, 1.0])
+
+    def along(e):
+        return signed_frequency(e @ h @ e, mass)
+
+    return dict(eigenfrequencies=signed_frequency(jnp.linalg.eigvalsh(h), mass), f_r=along(e_r),
+                f_phi=along(e_phi), f_z=along(e_z))
 
 
 def mechanical_frequencies(model, magnet, position, direction, *, tilt=math.pi / 2, response=1.0, relax_orientation=False):
@@ -39,15 +64,7 @@ def mechanical_frequencies(model, magnet, position, direction, *, tilt=math.pi /
     else:
         h = np.asarray(_total_hess(model, magnet, p, d, t, r))
     h = 0.5 * (h + h.T)
-    m = float(magnet.mass)
-    w, vecs = np.linalg.eigh(h)
-    f = np.asarray(signed_frequency(w, m))
-    r = math.hypot(float(p[0]), float(p[1]))
-    e_r = np.array([float(p[0]) / r, float(p[1]) / r, 0.0]) if r > 0 else np.array([1.0, 0.0, 0.0])
-    e_phi = np.array([-e_r[1], e_r[0], 0.0])
-    e_z = np.array([0.0, 0.0, 1.0])
-
-    def along(e):
-        return float(signed_frequency(float(e @ h @ e), m))
-
-    return dict(hessian=h, eigenfrequencies=f, modes=vecs, f_r=along(e_r), f_phi=along(e_phi), f_z=along(e_z))
+    summary = {k: np.asarray(v) for k, v in frequency_summary(h, magnet.mass, p).items()}
+    modes = np.linalg.eigh(h)[1]
+    return dict(hessian=h, modes=modes, eigenfrequencies=summary["eigenfrequencies"],
+                **{k: float(summary[k]) for k in ("f_r", "f_phi", "f_z")})

@@ -29,6 +29,7 @@ Design problems outside the library register a `ProblemEntry` under the
 ``invdesign.problems`` entry-point group; `available_problems()` loads them.
 """
 
+from ._elementwise import JittedPoint as JittedPoint
 from ._genetic import PymooProblem as PymooProblem
 from ._genetic import VectorizedEvaluator as VectorizedEvaluator
 from ._genetic import genetic_search as genetic_search
@@ -51,6 +52,7 @@ __all__ = [
     "Constraint",
     "DesignProblem",
     "DesignSpace",
+    "JittedPoint",
     "NonFiniteOutputError",
     "Objective",
     "Parameter",

@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 
 import invdesign  # noqa: F401
-from invdesign.cavity import landscape, mechanical_frequencies
+from invdesign.cavity import landscape, mechanical_frequencies, total_energy
 from invdesign.constants import G0
 from invdesign.optimize import gradient_search, load, save
 from problems.cavity import GRADE_NAMES, gradient_problem, pareto_problem
@@ -61,14 +61,14 @@ def test_outputs_finite_at_the_defaults(problem, evaluate):
 
 
 def test_minimum_is_a_stationary_point_and_the_global_minimum(problem, at_x0):
-    design = problem.design
+    design = problem.model
     cav, model, magnet = design.model(X0)
-    direction = design._direction
+    direction = design.direction
     tilt = X0["tilt"]
     x = jnp.array([0.0, at_x0["y_min"], at_x0["z_min"]])
     mg = float(magnet.mass) * G0
     # gradient of the total energy (all three components) vanishes, Hessian positive definite
-    grad = jax.grad(lambda p: design.energy(model, magnet, tilt, p))(x)
+    grad = jax.grad(lambda p: total_energy(model, magnet, p, direction, tilt=tilt, response=design.response))(x)
     assert float(jnp.max(jnp.abs(grad))) < 1e-9 * mg
     assert at_x0["residual_force"] < 1e-9 * mg
     ref = mechanical_frequencies(model, magnet, x, direction, tilt=tilt)
@@ -124,7 +124,7 @@ def test_short_gradient_search_reduces_the_distance(problem, tmp_path):
     np.testing.assert_array_equal(back["distance"].values, ds["distance"].values)
 
 
-def test_pareto_evaluation_returns_the_three_objectives():
+def test_pareto_evaluation_agrees_with_the_gradient_problem():
     pareto = pareto_problem(**SETTINGS)
     assert pareto.objective_names == ["distance", "depth", "f_min"]
     assert [o.sense for o in pareto.objectives] == ["min", "max", "max"]
@@ -132,10 +132,19 @@ def test_pareto_evaluation_returns_the_three_objectives():
     row = {"radius": 6e-3, "tilt": math.radians(20.0), "stub_radius": 2e-3, "stub_height": 5e-3, "grade": 1.2}
     out = pareto.elementwise(row)
     assert {"distance", "depth", "f_min", "unstable"} <= set(out)
-    assert all(math.isfinite(v) for v in out.values())
     assert out["remanence"] == 1.35 and GRADE_NAMES[1] == "N42"  # grade 1.2 rounds to N42
-    assert out["distance"] > 0 and out["depth"] > 0 and out["f_min"] > 0
     assert out["unstable"] == -out["f_min"]
+    # the same design through the gradient problem (free stub, N42 sphere, the Pareto
+    # problem's mesh layout and design box): every figure of merit agrees
+    grad_problem = gradient_problem(free_stub=True, remanence=1.35, **SETTINGS,
+                                    initial=dict(radius=7e-3, stub_radius=1.5e-3, stub_height=7e-3))
+    assert grad_problem.model.n_elements == pareto.model.n_elements
+    ref = jax.jit(grad_problem.evaluate)({k: jnp.asarray(v) for k, v in row.items() if k != "grade"})
+    for k in ("distance", "depth", "f_min", "f_max", "f_r", "f_phi", "f_z", "y_min", "z_min", "energy_min", "remanence"):
+        assert out[k] == pytest.approx(float(ref[k]), rel=1e-9, abs=1e-18), k
+    assert float(ref["depth_margin"]) == pytest.approx(1.0 - out["depth"] / 20e-9, rel=1e-9)
+    # and the design is a plausible levitation: stable, a finite well, above the stub
+    assert out["f_min"] > 0 and out["depth"] > 0 and 0 < out["z_min"] - row["stub_height"] < 9e-3
 
 
 def test_bad_options_are_errors():
