@@ -7,13 +7,11 @@ coarse mesh (1 mm elements near the stub). The figures of merit of one design (g
 minimum, well depth, mechanical frequencies; all differentiable) come from
 `invdesign.cavity.TiltedCavityDesign`; this module only declares the searches.
 
-The target is the point `(y, z) = (-(r_stub + dy), h_stub + dz)` beside the rim of the stub
-on the lower side, following the stub when it is designed. The default offsets (0.5 mm,
-3.5 mm) put the magnet centre 3.5 mm above the stub top, just outside the rim: about as
-close to the stub as the ideal (response 1) Meissner screening lets the N52 sphere come in a
-tilted cavity, and reachable inside the default design box (near R = 6.5 mm, tilt = 20 deg).
-With a weaker response (0.1-0.3, see the calibration in `studies/cavity_heights.py`) the
-magnet sits lower and further out; pass smaller offsets then (e.g. (0.8 mm, 1.5 mm)).
+The target `(y, z) = (-(r_stub + dy), h_stub + dz)` lies beside the stub rim on the lower
+side. The default offsets (0.5 mm, 3.5 mm) are about as close to the stub as ideal (response
+1) screening lets the N52 sphere come in a tilted cavity, reachable inside the default box
+(near R = 6.5 mm, tilt = 20 deg). With a weaker response (0.1-0.3, the calibration of
+`studies/cavity_heights.py`) the magnet sits lower and further out: pass smaller offsets.
 
 Problems:
 
@@ -44,18 +42,8 @@ import numpy as np
 
 import invdesign  # noqa: F401  (x64)
 from invdesign.cavity import GRADES, PAPER_SPHERE, TiltedCavityDesign, box_corners, landscape
-from invdesign.optimize import (
-    Constraint,
-    DesignProblem,
-    DesignSpace,
-    JittedPoint,
-    Objective,
-    Parameter,
-    ProblemEntry,
-    genetic_search,
-    gradient_search,
-    summary_table,
-)
+from invdesign.optimize import (Constraint, DesignProblem, DesignSpace, JittedPoint, Objective, Parameter,
+                                 ProblemEntry, genetic_search, gradient_search, summary_table)
 
 __all__ = ["CAVITY", "CAVITY_PARETO", "GRADE_NAMES", "gradient_problem", "pareto_problem", "plot_landscape"]
 
@@ -65,24 +53,6 @@ NJ = 1e-9
 GRADE_NAMES = ("N35", "N42", "N50", "N52")
 """Magnet grades of the paper (Table 1), in the order of the `grade` parameter (0..3)."""
 
-_OUTPUTS = {
-    "y_min": ("m", "y of the global energy minimum (lower side < 0)"),
-    "z_min": ("m", "height of the global energy minimum above the floor"),
-    "height_above_stub": ("m", "height of the minimum above the stub top"),
-    "target_y": ("m", "y of the target point"),
-    "target_z": ("m", "z of the target point"),
-    "depth": ("J", "well depth (escape level minus minimum energy)"),
-    "energy_min": ("J", "total energy at the minimum"),
-    "f_r": ("Hz", "mechanical frequency along r (signed)"),
-    "f_phi": ("Hz", "mechanical frequency along phi (signed)"),
-    "f_z": ("Hz", "mechanical frequency along z (signed)"),
-    "f_min": ("Hz", "lowest mechanical eigenfrequency (signed: < 0 unstable)"),
-    "f_max": ("Hz", "highest mechanical eigenfrequency"),
-    "gap": ("m", "gap between the magnet surface and the nearest wall at the minimum"),
-    "residual_force": ("N", "|grad U| in the y-z plane at the refined minimum"),
-    "n_wells": ("", "number of local minima on the grid"),
-    "remanence": ("T", "remanence Br of the magnet"),
-}
 _STUB_BOX = {"stub_radius": (1.5e-3, 2.5e-3), "stub_height": (3e-3, 7e-3)}
 
 
@@ -164,7 +134,7 @@ def gradient_problem(free_stub=False, *, target_offset=(0.5e-3, 3.5e-3), min_dep
                      f"(response {response:g}, {design.n_elements} elements): global minimum at "
                      f"(-(r_stub + {dy / MM:g} mm), h_stub + {dz / MM:g} mm), depth >= {min_depth / NJ:g} nJ, "
                      f"{f_lo:g} Hz <= f <= {f_hi:g} Hz"),
-        outputs=_OUTPUTS, model=design, options=json.dumps(options, sort_keys=True))
+        outputs=TiltedCavityDesign.OUTPUTS, model=design, options=json.dumps(options, sort_keys=True))
 
 
 def pareto_problem(*, target_offset=(0.5e-3, 3.5e-3), response=1.0, spacing=1.0e-3, grid=(21, 25),
@@ -209,7 +179,7 @@ def pareto_problem(*, target_offset=(0.5e-3, 3.5e-3), response=1.0, spacing=1.0e
         description=(f"tilted stub cavity, sphere with azimuthal moment, Meissner model (response {response:g}, "
                      f"{design.n_elements} elements): Pareto front of distance from (-(r_stub + {dy / MM:g} mm), "
                      f"h_stub + {dz / MM:g} mm), well depth and lowest mechanical frequency"),
-        outputs=_OUTPUTS, model=design, options=json.dumps(options, sort_keys=True))
+        outputs=TiltedCavityDesign.OUTPUTS, model=design, options=json.dumps(options, sort_keys=True))
 
 
 # ---------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def main():
         t = time.time()
         p = gradient_problem(spacing=s)
         out = {k: float(v) for k, v in jax.jit(p.evaluate)(DESIGN).items()}
-        lines.append(f"| {s * 1e3:.1f} | {p.design.n_elements} | {out['y_min'] * 1e3:.4f} | {out['z_min'] * 1e3:.4f} | "
+        lines.append(f"| {s * 1e3:.1f} | {p.model.n_elements} | {out['y_min'] * 1e3:.4f} | {out['z_min'] * 1e3:.4f} | "
                      f"{out['depth'] * 1e9:.2f} | {out['f_min']:.3f} | {out['f_max']:.3f} | {out['distance'] * 1e3:.4f} |")
         print(lines[-1], f"({time.time() - t:.0f} s)", flush=True)
     write_text(FIGURES / "cavity_design_resolution.md", "\n".join(lines) + "\n")

@@ -46,14 +46,12 @@ import math
 import time
 from pathlib import Path
 
-import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from _cavity_common import FIGURES, NJ, cavity, disk, model3, model4, plt, save_dataset, savefig, sphere, write_text
-from invdesign.cavity import MeissnerModel, clearance, gravity_energy, landscape, moment_direction, total_energy
+from invdesign.cavity import MeissnerModel, clearance, gravity_energy, landscape, moment_direction, refine_minima
 from invdesign.constants import G0
 
 R = 7e-3
@@ -66,82 +64,21 @@ MODEL_NAMES = {"nloop": "model 3 (N-loop)", "meissner": "model 4 (Meissner)"}
 POLARISATION = ((0,), (1,), (2,), (0, 1), (0, 2), (1, 2))
 
 
-# --------------------------------------------------------------------------- energies
-
-
-def _energy(model, magnet, x, d, response):
-    return total_energy(model, magnet, x, d, tilt=jnp.pi / 2, response=response)
-
-
-def _vgh_impl(model, magnet, x, d, response):
-    v, g = jax.value_and_grad(_energy, argnums=2)(model, magnet, x, d, response)
-    return v, g, jax.hessian(_energy, argnums=2)(model, magnet, x, d, response)
-
-
-# batched over poses: model 4's triangular solves then take all right-hand sides at once
-# (one pass over the LU factors, which is what a single pose costs)
-_val_batch = eqx.filter_jit(jax.vmap(_energy, in_axes=(None, None, 0, 0, 0)))
-_vgh_batch = eqx.filter_jit(jax.vmap(_vgh_impl, in_axes=(None, None, 0, 0, 0)))
-
-
 def refine(model, magnet, starts, directions, responses, *, max_iter=40):
     """Batched Newton minimisation in the plane x = 0 from starting points ``(P, 2)`` = (y, z).
 
-    Each pose has its own moment direction ``(P, 3)`` and response factor ``(P,)``. Modified
-    Newton (absolute Hessian eigenvalues), steps capped at 0.2 mm, backtracking that keeps the
-    magnet out of the walls. Converged: gradient below 1e-6 m g with a positive Hessian (or
-    a step below 1 nm). Returns arrays ``y, z, energy, converged, at_wall`` (``at_wall``: the
-    magnet ends within 2 um of a surface). The batch size stays fixed (no recompilation).
+    Each pose has its own moment direction ``(P, 3)`` and response factor ``(P,)``: the
+    library's `refine_minima` (saddle-free Newton, steps capped at 0.2 mm, backtracking that
+    keeps the magnet out of the walls). Converged: gradient below 1e-6 m g with a positive
+    Hessian (or a Newton step below 1 nm). Returns arrays ``y, z, energy, converged, at_wall``
+    (``at_wall``: the magnet ends within 2 um of a surface).
     """
-    p = np.array(starts, dtype=float).reshape(-1, 2)
-    n = p.shape[0]
-    d = jnp.asarray(np.asarray(directions, dtype=float).reshape(n, 3))
-    r = jnp.asarray(np.broadcast_to(np.asarray(responses, dtype=float), (n,)))
-    gtol = 1e-6 * float(magnet.mass) * G0
-
-    def full(q):
-        return jnp.asarray(np.column_stack([np.zeros(len(q)), q]))
-
-    def gaps(q):
-        return np.asarray(clearance(model, magnet, full(q)))
-
-    active = np.ones(n, dtype=bool)
-    conv = np.zeros(n, dtype=bool)
-    f = np.full(n, np.nan)
-    for _ in range(max_iter):
-        if not active.any():
-            break
-        v, g, h = _vgh_batch(model, magnet, full(p), d, r)
-        v, g, h = np.asarray(v), np.asarray(g)[:, 1:], np.asarray(h)[:, 1:, 1:]
-        f = np.where(active, v, f)
-        step = np.zeros_like(p)
-        pos_def = np.zeros(n, dtype=bool)
-        for k in np.nonzero(active)[0]:
-            w, vecs = np.linalg.eigh(h[k])
-            pos_def[k] = bool(np.all(w > 0))
-            if np.linalg.norm(g[k]) < gtol:
-                conv[k], active[k] = pos_def[k], False
-                continue
-            wa = np.maximum(np.abs(w), 1e-12 * max(1.0, np.abs(w).max()))
-            st = -(vecs @ ((vecs.T @ g[k]) / wa))
-            nn = np.linalg.norm(st)
-            step[k] = st * (2e-4 / nn if nn > 2e-4 else 1.0)
-        slope = np.sum(g * step, axis=1)
-        searching = active.copy()
-        taken = np.zeros(n)
-        s = 1.0
-        while searching.any() and s > 1e-6:
-            q = p + s * step * searching[:, None]
-            fq = np.asarray(_val_batch(model, magnet, full(q), d, r))
-            good = searching & (gaps(q) >= 0.0) & (fq <= v + 1e-4 * s * slope)
-            p[good], f[good], taken[good] = q[good], fq[good], s
-            searching &= ~good
-            s *= 0.5
-        active &= ~searching  # no acceptable step: stalled (at a wall or at the noise floor)
-        tiny = active & (taken * np.linalg.norm(step, axis=1) < 1e-9)
-        conv[tiny] = pos_def[tiny]
-        active &= ~tiny
-    return dict(y=p[:, 0], z=p[:, 1], energy=f, converged=conv, at_wall=gaps(p) < 2e-6)
+    res = refine_minima(model, magnet, starts, np.asarray(directions, dtype=float).reshape(-1, 3),
+                        responses=np.asarray(responses, dtype=float), max_iter=max_iter,
+                        gtol=1e-6 * float(magnet.mass) * G0, xtol=1e-9, max_halvings=20)
+    pts = jnp.asarray(np.column_stack([np.zeros(len(res["y"])), res["y"], res["z"]]))
+    res["at_wall"] = np.asarray(clearance(model, magnet, pts)) < 2e-6
+    return res
 
 
 def response_grid(model, magnet, y, z):

@@ -46,6 +46,7 @@ from ._landscape import axis_height as axis_height
 from ._landscape import find_wells as find_wells
 from ._landscape import grid_minima as grid_minima
 from ._landscape import landscape as landscape
+from ._landscape import refine_minima as refine_minima
 from ._landscape import refine_minimum as refine_minimum
 from ._landscape import Well as Well
 from ._magnets import DiskMagnet as DiskMagnet
@@ -129,6 +130,7 @@ __all__ = [
     "PAPER_SPHERE",
     "parallel_plates_mesh",
     "plate_mesh",
+    "refine_minima",
     "refine_minimum",
     "signed_frequency",
     "sphere_mesh",

@@ -12,6 +12,8 @@ import datetime
 import math
 from typing import Sequence
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -19,7 +21,8 @@ import tqdm
 import xarray as xr
 
 from .. import _validate as v
-from ._energy import _magnetic_grad, _magnetic_hess, _total_grad, _total_hess
+from .._newton import newton_minimize
+from ._energy import _magnetic_grad, _magnetic_hess, total_energy
 from ._landscape import axis_height, refine_minimum
 from ._model import CavityModel
 
@@ -52,21 +55,20 @@ class HeightDatum:
     source: str = ""
 
 
+@eqx.filter_jit
+def _axis_solve(model, magnet, xy, z0, direction, response, max_iter):
+    def val(z):
+        return total_energy(model, magnet, jnp.concatenate([xy, z]), direction, response=response)
+
+    z, info = newton_minimize(jax.grad(val), z0, max_iter=max_iter, xtol=1e-11, trust_radius=2e-4)
+    return z[0], info.converged & info.positive_definite
+
+
 def _axis_newton(d: HeightDatum, response: float, z0: float, dd, max_iter: int = 12):
     """Newton on dU/dz = 0 along the vertical line from a nearby start; None if it fails."""
-    t, r = jnp.asarray(math.pi / 2), jnp.asarray(response, dtype=float)
-    z = float(z0)
-    for _ in range(max_iter):
-        x = jnp.array([d.xy[0], d.xy[1], z])
-        g = float(_total_grad(d.model, d.magnet, x, dd, t, r)[2])
-        h = float(_total_hess(d.model, d.magnet, x, dd, t, r)[2, 2])
-        if not h > 0:
-            return None
-        step = max(-2e-4, min(2e-4, -g / h))
-        z += step
-        if abs(step) < 1e-11:
-            return z
-    return None
+    z, ok = _axis_solve(d.model, d.magnet, jnp.asarray(d.xy, dtype=float), jnp.asarray([float(z0)]), dd,
+                        jnp.asarray(response, dtype=float), max_iter)
+    return float(z) if bool(ok) else None
 
 
 def _height_and_slope(d: HeightDatum, response: float, start=None):

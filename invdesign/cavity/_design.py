@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Mapping, Sequence
+from typing import ClassVar, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -149,6 +149,26 @@ class TiltedCavityDesign:
     - `remanence`: Br (T) when it is not a design parameter.
     - `margin`: extra clearance (m) of the grid points from the walls.
     """
+
+    OUTPUTS: ClassVar[dict] = {
+        "y_min": ("m", "y of the global energy minimum (lower side < 0)"),
+        "z_min": ("m", "height of the global energy minimum above the floor"),
+        "height_above_stub": ("m", "height of the minimum above the stub top"),
+        "target_y": ("m", "y of the target point"),
+        "target_z": ("m", "z of the target point"),
+        "depth": ("J", "well depth (escape level minus minimum energy)"),
+        "energy_min": ("J", "total energy at the minimum"),
+        "f_r": ("Hz", "mechanical frequency along r (signed)"),
+        "f_phi": ("Hz", "mechanical frequency along phi (signed)"),
+        "f_z": ("Hz", "mechanical frequency along z (signed)"),
+        "f_min": ("Hz", "lowest mechanical eigenfrequency (signed: < 0 unstable)"),
+        "f_max": ("Hz", "highest mechanical eigenfrequency"),
+        "gap": ("m", "gap between the magnet surface and the nearest wall at the minimum"),
+        "residual_force": ("N", "|grad U| in the y-z plane at the refined minimum"),
+        "n_wells": ("", "number of local minima on the grid"),
+        "remanence": ("T", "remanence Br of the magnet"),
+    }
+    """Units and long names of the outputs other than `distance` (for result datasets)."""
 
     layout_geometry: dict
     corners: tuple

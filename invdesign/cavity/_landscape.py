@@ -12,16 +12,19 @@ import datetime
 import json
 import math
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 import xarray as xr
 
-from ._energy import _args, _energies, _total_grad, _total_grad_batch, _total_hess, _total_jit
+from .._newton import newton_minimize
+from ._energy import _args, _energies, _total_grad, _total_grad_batch, total_energy
 from ._magnets import gravity_energy
 from ._model import CavityModel, check_position, clearance
 
-__all__ = ["Well", "axis_height", "find_wells", "grid_minima", "landscape", "refine_minimum"]
+__all__ = ["Well", "axis_height", "find_wells", "grid_minima", "landscape", "refine_minima", "refine_minimum"]
 
 
 def landscape(
@@ -124,57 +127,61 @@ class Well:
     converged: bool
 
 
+@eqx.filter_jit
+def _plane_minima(model, magnet, starts, x, directions, tilt, responses, max_iter, gtol, xtol, max_halvings):
+    def one(q0, d, r):
+        def full(q):
+            return jnp.concatenate([x[None], q])
+
+        def val(q):
+            return total_energy(model, magnet, full(q), d, tilt=tilt, response=r)
+
+        q, info = newton_minimize(
+            jax.grad(val), q0, value_fn=val, max_iter=max_iter, gtol=gtol, xtol=xtol, trust_radius=2e-4,
+            line_search=True, max_halvings=max_halvings, armijo=1e-4,
+            feasible=lambda q: clearance(model, magnet, full(q)) >= 0.0)
+        return q, val(q), info.converged & info.positive_definite
+
+    return jax.vmap(one)(starts, directions, responses)
+
+
+def refine_minima(model, magnet, starts, directions, *, x=0.0, tilt=math.pi / 2, responses=1.0, max_iter=50,
+                  gtol=1e-10, xtol=0.0, max_halvings=14) -> dict:
+    """Batched Newton refinement of minima in the plane ``x = const``, one jit-compiled solve.
+
+    Each start ``(P, 2)`` = (y, z) (m) has its own moment direction ``(P, 3)`` (or one for
+    all) and response factor ``(P,)`` (or one). The shared saddle-free Newton solver
+    (`invdesign._newton`): steps capped at 0.2 mm, backtracking (Armijo, at most
+    `max_halvings` halvings) that keeps the magnet clear of every wall. Converged: gradient
+    norm below `gtol` (N) or a Newton step below `xtol` (m), with a positive-definite
+    Hessian; a start whose line search stalls (at a wall) is not converged.
+
+    **Returns:** dict of arrays ``y``, ``z`` (m), ``energy`` (J), ``converged`` (bool).
+    """
+    p = jnp.asarray(np.asarray(starts, dtype=float).reshape(-1, 2))
+    n = p.shape[0]
+    d = jnp.broadcast_to(jnp.asarray(directions, dtype=float), (n, 3))
+    r = jnp.broadcast_to(jnp.asarray(responses, dtype=float), (n,))
+    if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    q, e, ok = _plane_minima(model, magnet, p, jnp.asarray(float(x)), d, jnp.asarray(tilt, dtype=float), r,
+                             int(max_iter), float(gtol), float(xtol), int(max_halvings))
+    q = np.asarray(q)
+    return dict(y=q[:, 0], z=q[:, 1], energy=np.asarray(e), converged=np.asarray(ok))
+
+
 def refine_minimum(model, magnet, y0, z0, direction, *, x=0.0, tilt=math.pi / 2, response=1.0, max_iter=50, tol=1e-10):
     """Newton refinement of a minimum in the plane ``x = const`` from a starting point.
 
     Steps are limited to 0.2 mm and kept inside the vacuum (the magnet never overlaps a
     wall). Returns a `Well`; ``converged`` is False if the gradient did not fall below
     ``tol`` (N per metre of energy gradient, i.e. newtons) or the Hessian is not positive.
+    One start of `refine_minima`.
     """
-    d, t, r = _args(direction, tilt, response)
-    x = float(x)
-
-    def full(p):
-        return jnp.array([x, p[0], p[1]])
-
-    def grad(p):
-        return np.asarray(_total_grad(model, magnet, full(p), d, t, r))[1:]
-
-    def hess(p):
-        return np.asarray(_total_hess(model, magnet, full(p), d, t, r))[1:, 1:]
-
-    def val(p):
-        return float(_total_jit(model, magnet, full(p), d, t, r))
-
-    p = np.array([y0, z0], dtype=float)
-
-    def fits(q):
-        return float(clearance(model, magnet, jnp.array([x, q[0], q[1]]))) >= 0.0
-
-    converged = False
-    for _ in range(max_iter):
-        g = grad(p)
-        h = hess(p)
-        if np.linalg.norm(g) < tol:
-            converged = bool(np.all(np.linalg.eigvalsh(h) > 0))
-            break
-        w, vecs = np.linalg.eigh(h)
-        w = np.maximum(np.abs(w), 1e-12 * max(1.0, np.abs(w).max()))
-        step = -(vecs @ ((vecs.T @ g) / w))
-        n = np.linalg.norm(step)
-        if n > 2e-4:
-            step *= 2e-4 / n
-        f0 = val(p)
-        lam = 1.0
-        while lam > 1e-4:
-            q = p + lam * step
-            if fits(q) and val(q) <= f0 + 1e-4 * lam * float(g @ step):
-                break
-            lam *= 0.5
-        else:
-            break
-        p = q
-    return Well(y=float(p[0]), z=float(p[1]), energy=val(p), converged=converged)
+    res = refine_minima(model, magnet, [[y0, z0]], direction, x=x, tilt=tilt, responses=response,
+                        max_iter=max_iter, gtol=tol)
+    return Well(y=float(res["y"][0]), z=float(res["z"][0]), energy=float(res["energy"][0]),
+                converged=bool(res["converged"][0]))
 
 
 def find_wells(model, magnet, direction, y, z, *, x=0.0, tilt=math.pi / 2, response=1.0, refine=True) -> list[Well]:
