@@ -4,7 +4,7 @@
     invdesign run coil-trap [--method gradient|genetic] [--out DIR] [--seed N] [--quick]
     invdesign show results.nc
 
-Design problems live outside the core library (package `problems`) and register
+Design problems live outside the core library (folder `problems/`, import name `invdesign_problems`) and register
 themselves through the ``invdesign.problems`` entry-point group, so `invdesign` never
 imports them directly. Each entry point names an `invdesign.optimize.ProblemEntry`.
 """

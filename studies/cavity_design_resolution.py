@@ -1,6 +1,6 @@
 """Mesh resolution of the cavity design problem: its outputs at 1.5, 1.0, 0.7 and 0.5 mm elements.
 
-`problems.cavity.gradient_problem` uses 1 mm elements for speed. This evaluates the problem
+`invdesign_problems.cavity.gradient_problem` uses 1 mm elements for speed. This evaluates the problem
 at one design (R = 6.69 mm, tilt = 17.864 deg, about the `--quick` optimum) on four meshes
 and tabulates the located minimum, well depth, frequencies and distance from the target.
 
@@ -17,7 +17,7 @@ import time
 import jax
 
 from _cavity_common import FIGURES, write_text
-from problems.cavity import gradient_problem
+from invdesign_problems.cavity import gradient_problem
 
 DESIGN = {"radius": 6.69e-3, "tilt": math.radians(17.864)}
 

@@ -1,6 +1,6 @@
 """Pareto front of the concentric chip trap: lowest trap frequency vs current vs trap depth.
 
-Runs NSGA-II (`problems.coil_trap.pareto_problem`) over the two currents and the two loop
+Runs NSGA-II (`invdesign_problems.coil_trap.pareto_problem`) over the two currents and the two loop
 radii of the concentric trap levitating the paper's 5 um niobium sphere, saves the result
 dataset and draws the front (three pairwise projections coloured by the third objective).
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from invdesign.optimize import genetic_search, save, summary_table
 from invdesign.plot import display_scale, savefig
-from problems.coil_trap import pareto_problem
+from invdesign_problems.coil_trap import pareto_problem
 
 
 def draw_front(ds, path):

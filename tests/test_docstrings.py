@@ -1,4 +1,4 @@
-"""The `>>>` examples in the docstrings of `invdesign`, `problems` and `surrogates` run and
+"""The `>>>` examples in the docstrings of `invdesign`, `invdesign_problems` and `invdesign_surrogates` run and
 print what they claim: module docstrings, functions, classes and their methods/properties.
 
 Docstrings use Markdown code fences around the examples; the fences are stripped before
@@ -14,11 +14,11 @@ import pkgutil
 import pytest
 
 import invdesign
-import problems
-import surrogates
+import invdesign_problems
+import invdesign_surrogates
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-PACKAGES = (invdesign, problems, surrogates)
+PACKAGES = (invdesign, invdesign_problems, invdesign_surrogates)
 
 
 def _members(cls):
@@ -60,10 +60,10 @@ EXAMPLES = _examples()
 
 def test_there_are_examples():
     assert len(EXAMPLES) >= 10
-    assert {"problems.cavity", "problems.coil_trap", "surrogates.data.dynamics",
-            "surrogates.data.hysteresis", "invdesign.reference.paper_loop"} <= set(WALKED)
+    assert {"invdesign_problems.cavity", "invdesign_problems.coil_trap", "invdesign_surrogates.data.dynamics",
+            "invdesign_surrogates.data.hysteresis", "invdesign.reference.paper_loop"} <= set(WALKED)
     names = {name for name, _, _ in EXAMPLES}
-    assert {"surrogates.data.dynamics.sample_fields", "invdesign.reference.paper_loop",
+    assert {"invdesign_surrogates.data.dynamics.sample_fields", "invdesign.reference.paper_loop",
             "invdesign.micromag._grid.Material.uniform"} <= names
 
 

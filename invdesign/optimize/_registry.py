@@ -1,12 +1,12 @@
 """The problem registry: runnable design problems found through entry points.
 
-Design problems live outside the core library (package `problems`, or any installed
+Design problems live outside the core library (folder `problems/`, import name `invdesign_problems`, or any installed
 distribution) and register a `ProblemEntry` under the ``invdesign.problems`` entry-point
 group, for example in `pyproject.toml`:
 
 ```toml
 [project.entry-points."invdesign.problems"]
-coil-trap = "problems.coil_trap:COIL_TRAP"
+coil-trap = "invdesign_problems.coil_trap:COIL_TRAP"
 ```
 
 The `invdesign` command (and anything else) lists and runs them through

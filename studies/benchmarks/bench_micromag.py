@@ -95,7 +95,7 @@ def peer(name: str, repeat: int) -> dict:
 
 def hysteresis_curve() -> dict:
     """One demagnetization curve of the default hysteresis dataset grid (64 x 64 x 2 nm)."""
-    from surrogates.data.hysteresis import DEFAULTS
+    from invdesign_surrogates.data.hysteresis import DEFAULTS
 
     grains = voronoi_grains(tuple(DEFAULTS["grid"]), (DEFAULTS["cell"],) * 2, 64, np.pi / 2, seed=0)
     system = grain_system(grains, (DEFAULTS["cell"], DEFAULTS["cell"], DEFAULTS["thickness"]))

@@ -175,7 +175,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.problem == "coil-trap-pareto":
-        from problems.coil_trap import pareto_problem
+        from invdesign_problems.coil_trap import pareto_problem
 
         problem = pareto_problem()
     else:

@@ -8,7 +8,7 @@ integrate the LLG equation for 1 ns and store the magnetization every 10 ps.
 Run from the command line (resumes where it stopped; add `--scheduler tcp://host:8786`
 for a cluster):
 
-    python -m surrogates.data.dynamics --out data/dynamics
+    python -m invdesign_surrogates.data.dynamics --out data/dynamics
 
 Defaults (about half an hour on 2 CPU cores): the paper's grid of 256 x 64 x 1 cells
 (1.95 x 1.95 x 3 nm^3), 64 trajectories of 101 snapshots (0 to 1 ns). One trajectory

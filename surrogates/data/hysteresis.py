@@ -14,7 +14,7 @@ Two parts, both resumable Dask jobs writing atomic shards:
 
 Command line (resumes; `--scheduler tcp://host:8786` for a cluster):
 
-    python -m surrogates.data.hysteresis --out data/hysteresis
+    python -m invdesign_surrogates.data.hysteresis --out data/hysteresis
 
 Defaults (about half an hour on 2 CPU cores): a 64 x 64 grid of 2 nm cells (128 nm
 square, cells at the paper's 2 nm, below the 4.3 nm Bloch wall width), 20000 unlabeled

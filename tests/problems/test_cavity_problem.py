@@ -19,7 +19,7 @@ import invdesign  # noqa: F401
 from invdesign.cavity import landscape, mechanical_frequencies, total_energy
 from invdesign.constants import G0
 from invdesign.optimize import gradient_search, load, save
-from problems.cavity import GRADE_NAMES, gradient_problem, pareto_problem
+from invdesign_problems.cavity import GRADE_NAMES, gradient_problem, pareto_problem
 
 SETTINGS = dict(spacing=1.5e-3, grid=(13, 17))
 X0 = {"radius": 5.3e-3, "tilt": math.radians(12.0)}

@@ -12,7 +12,7 @@ import invdesign  # noqa: F401
 from invdesign import cli
 from invdesign.constants import G0, MU0
 from invdesign.optimize import available_problems, load
-from problems.coil_trap import PAPER_SPHERE, levitation_problem, pareto_problem
+from invdesign_problems.coil_trap import PAPER_SPHERE, levitation_problem, pareto_problem
 
 mp.mp.dps = 40
 

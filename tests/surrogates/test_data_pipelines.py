@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from invdesign.micromag import sp4_initial_state, sp4_system
-from surrogates.data import _shards, dynamics, hysteresis
+from invdesign_surrogates.data import _shards, dynamics, hysteresis
 
 
 @pytest.fixture(scope="module")
