@@ -29,6 +29,7 @@ __all__ = [
     "ScalarBool",
     "Vec3",
     "Vec3Like",
+    "Point3Like",
     "Mat3",
     "Vector",
     "VectorLike",
@@ -60,6 +61,10 @@ Vec3 = Float[Array, "*batch 3"]
 
 Vec3Like = Float[ArrayLike, "*#batch 3"]
 """3-vector inputs that broadcast against a batch of points (``(3,)`` for one)."""
+
+Point3Like = Float[ArrayLike, "3"]
+"""One 3-vector input with no batch axes: a magnet's position or moment direction (the cavity
+response models take one pose at a time)."""
 
 Mat3 = Float[Array, "*batch 3 3"]
 """3 x 3 matrices per point: Hessians, stiffness matrices, mode bases."""

@@ -1,4 +1,4 @@
-"""The public faces of `fields`, `levitation` and `optimize` carry jaxtyping annotations
+"""The public faces of `fields`, `levitation`, `cavity` and `optimize` carry jaxtyping annotations
 (`invdesign._types`), and every annotation resolves (annotation only: nothing is checked at
 runtime, so these tests are what keeps the annotations from rotting)."""
 
@@ -8,6 +8,7 @@ import typing
 import jaxtyping
 import pytest
 
+import invdesign.cavity
 import invdesign.fields
 import invdesign.levitation
 import invdesign.optimize
@@ -38,7 +39,7 @@ def _callables(obj):
     return out
 
 
-FACES = [item for module in (invdesign.fields, invdesign.levitation, invdesign.optimize)
+FACES = [item for module in (invdesign.fields, invdesign.levitation, invdesign.cavity, invdesign.optimize)
          for item in _public(module)]
 
 
@@ -46,7 +47,9 @@ def test_the_faces_are_found():
     names = {name.rsplit(".", 1)[1] for name, _ in FACES}
     assert {"loop_field", "loop_vector_potential", "dipole_field", "Loops", "energy", "force",
             "b_squared", "hessian_b2", "laplacian_b2", "energy_hessian", "trap_modes",
-            "equilibrium", "Sphere", "TrapModes", "DesignSpace", "DesignProblem"} <= names
+            "equilibrium", "Sphere", "TrapModes", "DesignSpace", "DesignProblem", "total_energy",
+            "mechanical_frequencies", "CoaxialCavity", "CavityModel", "MeissnerModel", "Mesh",
+            "SphereMagnet", "TiltedCavityDesign"} <= names
 
 
 @pytest.mark.parametrize("name,obj", FACES, ids=[f[0] for f in FACES])
@@ -79,3 +82,16 @@ def test_optimize_arrays_carry_shapes():
     assert typing.get_type_hints(invdesign.optimize.DesignSpace.to_unit)["return"].dim_str == "*batch d"
     batch = typing.get_type_hints(invdesign.optimize.DesignProblem.evaluate_batch)
     assert batch["return"] == dict[str, _types.Vector]
+
+
+def test_cavity_shapes():
+    cav = invdesign.cavity
+    energy = typing.get_type_hints(cav.total_energy)
+    assert energy["return"] is _types.Scalar and energy["position"] == _types.Point3Like
+    assert typing.get_type_hints(cav.CavityModel.magnetic_energy)["return"] is _types.Scalar
+    assert typing.get_type_hints(cav.CavityModel.response_tensor)["return"] is _types.Mat3
+    assert typing.get_origin(typing.get_type_hints(cav.mechanical_frequencies)["return"]) is dict
+    clearance = typing.get_type_hints(cav.CoaxialCavity.clearance)
+    assert clearance["position"] == _types.Vec3Like and clearance["return"] is _types.BatchScalar
+    assert typing.get_type_hints(cav.Mesh)["centre"].dim_str == "n 3"
+    assert typing.get_type_hints(cav.MeissnerModel.__init__)["mesh"] is cav.Mesh

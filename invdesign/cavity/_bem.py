@@ -17,11 +17,21 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from ._mesh import Mesh
 from ._quadrature import FAR_ORDER, NEAR_ORDER, TARGET_ORDER, element_rule
 
 __all__ = ["MID_FACTOR", "NEAR_FACTOR", "assemble", "near_pairs"]
+
+PairLists = tuple[Int[np.ndarray, " near"], Int[np.ndarray, " near"], Int[np.ndarray, " mid"], Int[np.ndarray, " mid"]]
+"""``(near_i, near_j, mid_i, mid_j)``: element index pairs of the refined tiers (`near_pairs`)."""
+
+PairListsLike = tuple[Int[ArrayLike, " near"], Int[ArrayLike, " near"], Int[ArrayLike, " mid"], Int[ArrayLike, " mid"]]
+"""Pair lists as input (NumPy or JAX integer arrays)."""
+
+BemMatrix = Float[Array, "n n"]
+"""The boundary-element matrix ``1/2 I + K'`` of a mesh of ``n`` elements."""
 
 _FOUR_PI = 4.0 * math.pi
 
@@ -59,7 +69,7 @@ def _pairs_within(c, rho, factor):
     return np.concatenate([i, j]).astype(np.int32), np.concatenate([j, i]).astype(np.int32)
 
 
-def near_pairs(mesh: Mesh):
+def near_pairs(mesh: Mesh) -> PairLists:
     """Element pairs for the refined integration tiers of `assemble` (needs a concrete mesh).
 
     Returns ``(near_i, near_j, mid_i, mid_j)``: pairs closer than ``NEAR_FACTOR (rho_i +
@@ -77,7 +87,7 @@ def _pair_values(i, j, tp, tw, tn, sp, sw):
     return jnp.sum(tw[i][:, None] * sw[j][None, :] * en / (r2 * jnp.sqrt(r2)))
 
 
-def assemble(mesh: Mesh, pairs=None, *, batch_size: int = 128):
+def assemble(mesh: Mesh, pairs: PairListsLike | None = None, *, batch_size: int = 128) -> BemMatrix:
     """The boundary-element matrix ``1/2 I + K'`` (N, N) of a mesh (jit-compiled; see `_assemble`)."""
     if pairs is None:
         pairs = near_pairs(mesh)

@@ -22,8 +22,10 @@ import xarray as xr
 
 from .. import _validate as v
 from .._newton import newton_minimize
+from .._types import Point3Like
 from ._energy import _magnetic_grad, _magnetic_hess, total_energy
 from ._landscape import axis_height, refine_minimum
+from ._magnets import Magnet
 from ._model import CavityModel
 
 __all__ = ["HeightDatum", "calibrate_response"]
@@ -42,11 +44,11 @@ class HeightDatum:
 
     label: str
     model: CavityModel
-    magnet: object
-    direction: Sequence[float]
+    magnet: Magnet
+    direction: Point3Like
     height: float
     kind: str = "axis"
-    xy: tuple = (0.0, 0.0)
+    xy: tuple[float, float] = (0.0, 0.0)
     z_lo: float = 0.0
     z_hi: float = 0.0
     y0: float = 0.0

@@ -31,21 +31,23 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import ClassVar, Mapping
+from typing import Callable, ClassVar, Iterable, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._newton import implicit_stationary_point
+from .._types import Scalar, ScalarLike
 from ..levitation import minimax_escape_levels
-from ._bem import near_pairs
+from ._bem import PairLists, near_pairs
 from ._energy import _with_gravity, total_energy
 from ._frequencies import frequency_summary
 from ._geometry import CoaxialCavity
 from ._magnets import GRADES, PAPER_SPHERE, SphereMagnet, moment_direction
 from ._meissner import MeissnerModel
-from ._mesh import cavity_layout, cavity_mesh
+from ._mesh import Mesh, cavity_layout, cavity_mesh
 
 __all__ = ["CAVITY_GEOMETRY", "TiltedCavityDesign", "box_corners", "union_pairs", "well_depth"]
 
@@ -53,6 +55,30 @@ CAVITY_GEOMETRY = dict(radius=7e-3, height=55e-3, stub_radius=2e-3, stub_height=
 """The paper's cavity (Table 1): R = 7 mm, height 55 mm, stub radius 2 mm, stub height 5 mm."""
 
 _MM = 1e-3
+
+Design = Mapping[str, ScalarLike]
+"""A design point ``{parameter: value}`` (`radius`, `tilt`, ...; floats or traced scalars)."""
+
+EnergyGrid = Float[Array, "nz ny"]
+"""Energies (J) on the coarse ``(n_z, n_y)`` grid, ``inf`` where the magnet does not fit."""
+
+CellIndex = Int[ArrayLike, ""]
+"""A flat index into the coarse grid (may be traced)."""
+
+Count = Int[Array, ""]
+"""A 0-d integer count."""
+
+FlatIndex = Int[Array, ""]
+"""A flat grid index as a 0-d integer array."""
+
+EnergyAt = Callable[[FlatIndex], Scalar]
+"""``flat index -> energy`` (J) of a grid cell at its traced position."""
+
+GridPoints = Float[Array, "g 3"]
+"""Points of the coarse grid ``(n_z n_y, 3)`` (m), z-major."""
+
+PlanePoint = Float[Array, "2"]
+"""A point ``(y, z)`` (m) in the plane x = 0."""
 
 
 def _positive(name, value):
@@ -62,13 +88,13 @@ def _positive(name, value):
     return value
 
 
-def box_corners(box: Mapping[str, tuple[float, float]]) -> tuple[dict, ...]:
+def box_corners(box: Mapping[str, tuple[float, float]]) -> tuple[dict[str, float], ...]:
     """All corner geometries ``{key: value}`` of a box ``{key: (lo, hi)}``."""
     keys = list(box)
     return tuple(dict(zip(keys, vals)) for vals in itertools.product(*(box[k] for k in keys)))
 
 
-def union_pairs(meshes) -> tuple[np.ndarray, ...]:
+def union_pairs(meshes: Iterable[Mesh]) -> PairLists:
     """The union of `near_pairs` over meshes of one layout: ``(near_i, near_j, mid_i, mid_j)``.
 
     A boundary-element model traced with respect to its geometry needs static pair lists;
@@ -84,7 +110,8 @@ def union_pairs(meshes) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def well_depth(u_grid, i0, energy_at, e_min):
+def well_depth(u_grid: EnergyGrid, i0: CellIndex, energy_at: EnergyAt,
+               e_min: ScalarLike) -> tuple[Scalar, Count]:
     """Depth (J) of the well of grid cell `i0` and the number of grid minima.
 
     **Arguments:**
@@ -150,7 +177,7 @@ class TiltedCavityDesign:
     - `margin`: extra clearance (m) of the grid points from the walls.
     """
 
-    OUTPUTS: ClassVar[dict] = {
+    OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
         "y_min": ("m", "y of the global energy minimum (lower side < 0)"),
         "z_min": ("m", "height of the global energy minimum above the floor"),
         "height_above_stub": ("m", "height of the minimum above the stub top"),
@@ -170,20 +197,20 @@ class TiltedCavityDesign:
     }
     """Units and long names of the outputs other than `distance` (for result datasets)."""
 
-    layout_geometry: dict
-    corners: tuple
-    fixed: dict
+    layout_geometry: dict[str, float]
+    corners: tuple[Mapping[str, float], ...]
+    fixed: dict[str, float]
     spacing: float = 1.0e-3
     response: float = 1.0
-    target_offset: tuple = (0.5e-3, 3.5e-3)
+    target_offset: tuple[float, float] = (0.5e-3, 3.5e-3)
     escape_height: float = 9e-3
-    grid: tuple = (21, 25)
+    grid: tuple[int, int] = (21, 25)
     newton_steps: int = 10
-    magnet: dict = dataclasses.field(default_factory=lambda: dict(PAPER_SPHERE))
+    magnet: dict[str, float] = dataclasses.field(default_factory=lambda: dict(PAPER_SPHERE))
     remanence: float = GRADES["N52"]
     margin: float = 0.05e-3
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _positive("spacing", self.spacing)
         _positive("response", self.response)
         _positive("escape_height", self.escape_height)
@@ -210,12 +237,12 @@ class TiltedCavityDesign:
         """Number of boundary elements of the mesh."""
         return self._layout.size
 
-    def geometry(self, p):
+    def geometry(self, p: Design) -> dict[str, Scalar]:
         """The cavity dimensions (m) of a parameter dict, missing ones from `fixed` or the paper."""
         g = {k: p.get(k, self.fixed.get(k, CAVITY_GEOMETRY[k])) for k in CAVITY_GEOMETRY}
         return {k: jnp.asarray(v, dtype=float) for k, v in g.items()}
 
-    def build(self, p):
+    def build(self, p: Design) -> tuple[CoaxialCavity, MeissnerModel, SphereMagnet]:
         """`(cavity, model, magnet)` for a parameter dict (traced or concrete)."""
         cav = CoaxialCavity(**self.geometry(p))
         mesh = cavity_mesh(cav, self.spacing, layout=self._layout)
@@ -223,11 +250,11 @@ class TiltedCavityDesign:
         magnet = SphereMagnet(**self.magnet, remanence=p.get("remanence", self.remanence))
         return cav, model, magnet
 
-    def model(self, p):
+    def model(self, p: Design) -> tuple[CoaxialCavity, MeissnerModel, SphereMagnet]:
         """Concrete `(cavity, model, magnet)` at a design (for landscapes and checks)."""
         return self.build({k: float(v) for k, v in p.items()})
 
-    def grid_points(self, cav):
+    def grid_points(self, cav: CoaxialCavity) -> GridPoints:
         """The coarse grid ``(n_z n_y, 3)`` in the plane x = 0 (z-major)."""
         ny, nz = self.grid
         a = self.magnet["radius"] + self.margin
@@ -236,12 +263,12 @@ class TiltedCavityDesign:
         Z, Y = jnp.meshgrid(zs, ys, indexing="ij")
         return jnp.stack([jnp.zeros(Y.size), Y.ravel(), Z.ravel()], -1)
 
-    def target(self, cav):
+    def target(self, cav: CoaxialCavity) -> PlanePoint:
         """The target ``(y, z)`` (m) beside the stub rim on the lower side."""
         dy, dz = self.target_offset
         return jnp.stack([-(cav.stub_radius + dy), cav.stub_height + dz])
 
-    def __call__(self, p):
+    def __call__(self, p: Design) -> dict[str, Scalar]:
         cav, model, magnet = self.build(p)
         tilt = jnp.asarray(p["tilt"], dtype=float)
         a = magnet.radius

@@ -14,7 +14,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._magnets import gravity_energy
+from .._types import Point3Like, Scalar, ScalarLike
+from ._magnets import Magnet, gravity_energy
 from ._model import CavityModel, check_position
 
 __all__ = ["total_energy"]
@@ -25,7 +26,8 @@ def _with_gravity(u_mag, magnet, position, tilt, response):
     return response * u_mag + gravity_energy(magnet, position, tilt)
 
 
-def total_energy(model: CavityModel, magnet, position, direction, *, tilt=jnp.pi / 2, response=1.0):
+def total_energy(model: CavityModel, magnet: Magnet, position: Point3Like, direction: Point3Like, *,
+                 tilt: ScalarLike = jnp.pi / 2, response: ScalarLike = 1.0) -> Scalar:
     """Total energy ``response * U_mag + m g (up . x)`` (J).
 
     **Arguments:**

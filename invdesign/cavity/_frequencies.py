@@ -11,15 +11,25 @@ import math
 
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
 from .._mechanics import signed_frequency
+from .._types import Point3Like, Scalar, ScalarLike
 from ._energy import _args, _relaxed_hess, _total_hess
-from ._model import check_position
+from ._magnets import Magnet
+from ._model import CavityModel, check_position
 
 __all__ = ["frequency_summary", "mechanical_frequencies"]
 
+StiffnessLike = Float[ArrayLike, "3 3"]
+"""A 3x3 stiffness matrix (Hessian of the energy in position, N/m)."""
 
-def frequency_summary(hessian, mass, position) -> dict:
+Eigenfrequencies = Float[Array, "3"]
+"""Three signed frequencies (Hz), ascending."""
+
+
+def frequency_summary(hessian: StiffnessLike, mass: ScalarLike,
+                      position: Point3Like) -> dict[str, Scalar | Eigenfrequencies]:
     """Signed frequencies (Hz) of a 3x3 stiffness `hessian` (N/m) for a `mass` (kg) at `position`.
 
     Pure JAX (works under `jit`, `grad`, `vmap`). **Returns:** dict with ``eigenfrequencies``
@@ -44,7 +54,9 @@ def frequency_summary(hessian, mass, position) -> dict:
                 f_phi=along(e_phi), f_z=along(e_z))
 
 
-def mechanical_frequencies(model, magnet, position, direction, *, tilt=math.pi / 2, response=1.0, relax_orientation=False):
+def mechanical_frequencies(model: CavityModel, magnet: Magnet, position: Point3Like, direction: Point3Like, *,
+                           tilt: ScalarLike = math.pi / 2, response: ScalarLike = 1.0,
+                           relax_orientation: bool = False) -> dict[str, np.ndarray | float]:
     """Small-oscillation frequencies (Hz) of the magnet's centre of mass at an equilibrium.
 
     The Hessian of the total energy with respect to the position is taken by automatic

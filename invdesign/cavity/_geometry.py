@@ -12,16 +12,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
 from .. import _validate as v
+from .._types import BatchScalar, Scalar, ScalarLike, Vec3Like
 
 if TYPE_CHECKING:
     from ._mesh import Mesh
 
 __all__ = ["CoaxialCavity"]
+
+Profile = Float[Array, "vertices 2"]
+"""A meridian polyline: vertices ``(r, z)`` (m) in the half plane ``r >= 0``."""
+
+ProfileLike = Float[ArrayLike, "vertices 2"]
+"""A meridian polyline as input (nested lists or an array of vertices ``(r, z)``)."""
 
 
 class CoaxialCavity(eqx.Module):
@@ -39,12 +46,13 @@ class CoaxialCavity(eqx.Module):
     ```
     """
 
-    radius: jax.Array
-    height: jax.Array
-    stub_radius: jax.Array
-    stub_height: jax.Array
+    radius: Scalar
+    height: Scalar
+    stub_radius: Scalar
+    stub_height: Scalar
 
-    def __init__(self, radius=7e-3, height=55e-3, stub_radius=2e-3, stub_height=5e-3):
+    def __init__(self, radius: ScalarLike = 7e-3, height: ScalarLike = 55e-3, stub_radius: ScalarLike = 2e-3,
+                 stub_height: ScalarLike = 5e-3):
         for name, val in (("radius", radius), ("height", height), ("stub_radius", stub_radius), ("stub_height", stub_height)):
             v.check_positive(name, val)
         if v.is_concrete(radius, stub_radius, height, stub_height):
@@ -63,7 +71,7 @@ class CoaxialCavity(eqx.Module):
         self.stub_radius = jnp.asarray(stub_radius, dtype=float)
         self.stub_height = jnp.asarray(stub_height, dtype=float)
 
-    def profiles(self):
+    def profiles(self) -> tuple[list[Profile], tuple[str, ...]]:
         """Meridian polylines and names of the four surfaces."""
         R, H, rs, hs = self.radius, self.height, self.stub_radius, self.stub_height
         z0 = jnp.zeros(())
@@ -75,7 +83,7 @@ class CoaxialCavity(eqx.Module):
         ]
         return prof, ("stub_top", "stub_wall", "floor", "outer_wall")
 
-    def clearance(self, position):
+    def clearance(self, position: Vec3Like) -> BatchScalar:
         """Signed distance (m) from a point to the nearest metal surface; negative inside metal.
 
         The region above the open top (``z > height``) counts as inside the cavity.
@@ -94,7 +102,7 @@ class CoaxialCavity(eqx.Module):
         d_wall = R - r
         return jnp.minimum(jnp.minimum(outside_stub, d_floor), d_wall)
 
-    def contains(self, position, margin=0.0) -> bool:
+    def contains(self, position: Vec3Like, margin: ScalarLike = 0.0) -> bool:
         """True if a sphere of radius `margin` at `position` lies in the vacuum."""
         return bool(np.all(np.asarray(self.clearance(position)) >= margin))
 

@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
+from .._types import BatchScalar, Scalar, Vec3Like
 from ..constants import G0, MU0
-from ._magnets import _unit
+from ._magnets import Magnet, _unit
 from ._model import CavityModel
 
 __all__ = ["ImageModel", "image_height"]
@@ -29,20 +29,21 @@ class ImageModel(CavityModel):
     ```
     """
 
-    plane_height: jax.Array = eqx.field(converter=lambda x: jnp.asarray(x, dtype=float), default=0.0)
+    plane_height: Scalar = eqx.field(converter=lambda x: jnp.asarray(x, dtype=float), default=0.0)
 
-    def magnetic_energy(self, magnet, position, direction, normalize=True):
+    def magnetic_energy(self, magnet: Magnet, position: Vec3Like, direction: Vec3Like,
+                        normalize: bool = True) -> BatchScalar:
         m = jnp.asarray(direction, dtype=float)
         m = magnet.moment * (_unit(m) if normalize else m)
         h = jnp.asarray(position, dtype=float)[..., 2] - self.plane_height
         # mu^2 (1 + cos^2) = |m|^2 + m_z^2
         return MU0 * (jnp.sum(m * m, -1) + m[..., 2] ** 2) / (64.0 * jnp.pi * h**3)
 
-    def surface_distance(self, points):
+    def surface_distance(self, points: Vec3Like) -> BatchScalar:
         return jnp.asarray(points, dtype=float)[..., 2] - self.plane_height
 
 
-def image_height(magnet, orientation: str = "vertical"):
+def image_height(magnet: Magnet, orientation: str = "vertical") -> Scalar:
     """Levitation height above an infinite plane (paper eq. 3 for a vertical moment)."""
     c = 2.0 if orientation == "vertical" else 1.0
     return (3.0 * c * MU0 * magnet.moment**2 / (64.0 * jnp.pi * magnet.mass * G0)) ** 0.25

@@ -18,21 +18,35 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 import xarray as xr
+from jaxtyping import ArrayLike, Float, Shaped
 
 from .._newton import newton_minimize
+from .._types import BatchScalarLike, Point3Like, ScalarLike, Vec3Like
 from ._energy import _args, _energies, _total_grad, _total_grad_batch, total_energy
-from ._magnets import gravity_energy
+from ._magnets import Magnet, gravity_energy
 from ._model import CavityModel, check_position, clearance
 
 __all__ = ["Well", "axis_height", "find_wells", "grid_minima", "landscape", "refine_minima", "refine_minimum"]
 
+YLike = Float[ArrayLike, " ny"]
+"""A 1-D grid of y (m)."""
+
+ZLike = Float[ArrayLike, " nz"]
+"""A 1-D grid of z (m)."""
+
+StartsLike = Float[ArrayLike, "p 2"]
+"""Starting points ``(y, z)`` (m) in the plane, one row per start."""
+
+PerStart = Shaped[np.ndarray, " p"]
+"""One value per start (floats; booleans for ``converged``)."""
+
 
 def landscape(
     model: CavityModel,
-    magnet,
-    y,
-    z,
-    direction,
+    magnet: Magnet,
+    y: YLike,
+    z: ZLike,
+    direction: Point3Like,
     *,
     x: float = 0.0,
     tilt: float = math.pi / 2,
@@ -145,8 +159,9 @@ def _plane_minima(model, magnet, starts, x, directions, tilt, responses, max_ite
     return jax.vmap(one)(starts, directions, responses)
 
 
-def refine_minima(model, magnet, starts, directions, *, x=0.0, tilt=math.pi / 2, responses=1.0, max_iter=50,
-                  gtol=1e-10, xtol=0.0, max_halvings=14) -> dict:
+def refine_minima(model: CavityModel, magnet: Magnet, starts: StartsLike, directions: Vec3Like, *, x: float = 0.0,
+                  tilt: ScalarLike = math.pi / 2, responses: BatchScalarLike = 1.0, max_iter: int = 50,
+                  gtol: float = 1e-10, xtol: float = 0.0, max_halvings: int = 14) -> dict[str, PerStart]:
     """Batched Newton refinement of minima in the plane ``x = const``, one jit-compiled solve.
 
     Each start ``(P, 2)`` = (y, z) (m) has its own moment direction ``(P, 3)`` (or one for
@@ -170,7 +185,9 @@ def refine_minima(model, magnet, starts, directions, *, x=0.0, tilt=math.pi / 2,
     return dict(y=q[:, 0], z=q[:, 1], energy=np.asarray(e), converged=np.asarray(ok))
 
 
-def refine_minimum(model, magnet, y0, z0, direction, *, x=0.0, tilt=math.pi / 2, response=1.0, max_iter=50, tol=1e-10):
+def refine_minimum(model: CavityModel, magnet: Magnet, y0: float, z0: float, direction: Point3Like, *,
+                   x: float = 0.0, tilt: ScalarLike = math.pi / 2, response: ScalarLike = 1.0, max_iter: int = 50,
+                   tol: float = 1e-10) -> Well:
     """Newton refinement of a minimum in the plane ``x = const`` from a starting point.
 
     Steps are limited to 0.2 mm and kept inside the vacuum (the magnet never overlaps a
@@ -184,7 +201,8 @@ def refine_minimum(model, magnet, y0, z0, direction, *, x=0.0, tilt=math.pi / 2,
                 converged=bool(res["converged"][0]))
 
 
-def find_wells(model, magnet, direction, y, z, *, x=0.0, tilt=math.pi / 2, response=1.0, refine=True) -> list[Well]:
+def find_wells(model: CavityModel, magnet: Magnet, direction: Point3Like, y: YLike, z: ZLike, *, x: float = 0.0,
+               tilt: float = math.pi / 2, response: float = 1.0, refine: bool = True) -> list[Well]:
     """All local minima in the y-z plane: grid minima of a `landscape`, Newton-refined.
 
     Returns the wells sorted by energy (the first is the global minimum); duplicates that
@@ -199,7 +217,9 @@ def find_wells(model, magnet, direction, y, z, *, x=0.0, tilt=math.pi / 2, respo
     return sorted(wells, key=lambda w: w.energy)
 
 
-def axis_height(model, magnet, direction, z_lo, z_hi, *, xy=(0.0, 0.0), tilt=math.pi / 2, response=1.0, n_scan=48):
+def axis_height(model: CavityModel, magnet: Magnet, direction: Point3Like, z_lo: float, z_hi: float, *,
+                xy: tuple[float, float] = (0.0, 0.0), tilt: ScalarLike = math.pi / 2, response: ScalarLike = 1.0,
+                n_scan: int = 48) -> float:
     """Equilibrium height ``z`` (m) on a vertical line, the root of ``dU/dz`` in ``[z_lo, z_hi]``.
 
     The stable equilibrium (``dU/dz`` changing from negative to positive) is bracketed by

@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from .. import _validate as v
+from .._types import BatchScalar, BatchScalarLike, Point3Like, Scalar, ScalarLike, Vec3, Vec3Like
 from ..constants import G0, MU0
 from ..fields import dipole_field, loop_field
 from ._quadrature import _disc_rule
@@ -38,11 +39,17 @@ __all__ = [
     "up_vector",
 ]
 
+VolumePoints = Float[Array, "q 3"]
+"""Points of a ``q``-point volume rule over a magnet."""
+
+VolumeWeights = Float[Array, " q"]
+"""Weights of a volume rule (summing to 1)."""
+
 GRADES = {"N35": 1.22, "N42": 1.35, "N50": 1.44, "N52": 1.47}
 """Remanence Br (T) of the paper's magnet grades (Table 1)."""
 
 
-def moment_direction(beta, gamma):
+def moment_direction(beta: BatchScalarLike, gamma: BatchScalarLike) -> Vec3:
     """Unit moment direction for the paper's angles (radians): ``R_x(gamma) R_y(beta) z``.
 
     ```python
@@ -55,7 +62,7 @@ def moment_direction(beta, gamma):
     return jnp.stack([jnp.sin(b), -jnp.sin(g) * jnp.cos(b), jnp.cos(g) * jnp.cos(b)], axis=-1)
 
 
-def up_vector(tilt):
+def up_vector(tilt: BatchScalarLike) -> Vec3:
     """Laboratory up direction in the cavity frame; `tilt` (radians) = axis elevation.
 
     ``(0, cos tilt, sin tilt)``: upright for ``tilt = pi/2``; lying on its side with the +y
@@ -86,11 +93,11 @@ class SphereMagnet(eqx.Module):
     ```
     """
 
-    radius: jax.Array
-    mass: jax.Array
-    remanence: jax.Array
+    radius: Scalar
+    mass: Scalar
+    remanence: Scalar
 
-    def __init__(self, radius=0.5e-3, mass=3.67e-6, remanence=1.47):
+    def __init__(self, radius: ScalarLike = 0.5e-3, mass: ScalarLike = 3.67e-6, remanence: ScalarLike | str = 1.47):
         if isinstance(remanence, str):
             remanence = _grade(remanence)
         v.check_positive("radius", radius)
@@ -101,24 +108,24 @@ class SphereMagnet(eqx.Module):
         self.remanence = jnp.asarray(remanence, dtype=float)
 
     @property
-    def volume(self):
+    def volume(self) -> Scalar:
         return 4.0 / 3.0 * jnp.pi * self.radius**3
 
     @property
-    def moment(self):
+    def moment(self) -> Scalar:
         """|mu| = Br V / mu0 (A m^2)."""
         return self.remanence * self.volume / MU0
 
     @property
-    def extent(self):
+    def extent(self) -> Scalar:
         """Radius of the smallest sphere about the centre that holds the magnet (m)."""
         return self.radius
 
-    def field(self, points, position, direction):
+    def field(self, points: Vec3Like, position: Point3Like, direction: Point3Like) -> Vec3:
         """B (T) at `points` ``(..., 3)`` outside the sphere (the dipole field)."""
         return dipole_field(points, self.moment * _unit(direction), position)
 
-    def quadrature(self, position, direction):
+    def quadrature(self, position: Point3Like, direction: Point3Like) -> tuple[VolumePoints, VolumeWeights]:
         """Points and weights (summing to 1) for volume averages over the magnet.
 
         A single point at the centre: the average of a field that is harmonic inside the
@@ -148,13 +155,14 @@ class DiskMagnet(eqx.Module):
     ```
     """
 
-    radius: jax.Array
-    thickness: jax.Array
-    mass: jax.Array
-    remanence: jax.Array
+    radius: Scalar
+    thickness: Scalar
+    mass: Scalar
+    remanence: Scalar
     n_loops: int = eqx.field(static=True, default=12)
 
-    def __init__(self, radius=0.5e-3, thickness=0.5e-3, mass=2.75e-6, remanence=1.47, n_loops=12):
+    def __init__(self, radius: ScalarLike = 0.5e-3, thickness: ScalarLike = 0.5e-3, mass: ScalarLike = 2.75e-6,
+                 remanence: ScalarLike | str = 1.47, n_loops: int = 12):
         if isinstance(remanence, str):
             remanence = _grade(remanence)
         for name, val in (("radius", radius), ("thickness", thickness), ("mass", mass), ("remanence", remanence)):
@@ -168,15 +176,15 @@ class DiskMagnet(eqx.Module):
         self.n_loops = int(n_loops)
 
     @property
-    def volume(self):
+    def volume(self) -> Scalar:
         return jnp.pi * self.radius**2 * self.thickness
 
     @property
-    def moment(self):
+    def moment(self) -> Scalar:
         return self.remanence * self.volume / MU0
 
     @property
-    def extent(self):
+    def extent(self) -> Scalar:
         return jnp.hypot(self.radius, 0.5 * self.thickness)
 
     def _loops(self, position, direction):
@@ -187,13 +195,13 @@ class DiskMagnet(eqx.Module):
         currents = (self.remanence / MU0) * self.thickness * 0.5 * jnp.asarray(w)
         return centres, currents, d
 
-    def field(self, points, position, direction):
+    def field(self, points: Vec3Like, position: Point3Like, direction: Point3Like) -> Vec3:
         """B (T) at `points` ``(..., 3)`` outside the magnet (sum of the solenoid's loops)."""
         centres, currents, d = self._loops(position, direction)
         pts = jnp.asarray(points, dtype=float)
         return loop_field(pts, self.radius, currents, centres, d)
 
-    def quadrature(self, position, direction):
+    def quadrature(self, position: Point3Like, direction: Point3Like) -> tuple[VolumePoints, VolumeWeights]:
         """Volume-average points and weights: Gauss-Legendre (3) along the axis x 7-point disc rule."""
         xa, wa = np.polynomial.legendre.leggauss(3)
         rd, td, wd = _disc_rule()
@@ -226,6 +234,10 @@ PAPER_DISK = dict(radius=0.5e-3, thickness=0.5e-3, mass=2.75e-6)
 """The paper's disk magnet (Table 1): radius 0.5 mm, thickness 0.5 mm, 2.75 mg."""
 
 
-def gravity_energy(magnet, position, tilt):
+Magnet = SphereMagnet | DiskMagnet
+"""A levitated magnet: `SphereMagnet` (point dipole) or `DiskMagnet` (solenoid)."""
+
+
+def gravity_energy(magnet: Magnet, position: Vec3Like, tilt: ScalarLike) -> BatchScalar:
     """m g (up . x), with x measured from the cavity origin."""
     return magnet.mass * G0 * jnp.sum(up_vector(tilt) * jnp.asarray(position, dtype=float), axis=-1)

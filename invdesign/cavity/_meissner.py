@@ -24,17 +24,28 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .. import _validate as v
+from .._types import Mat3, Point3Like, Scalar, Vec3, Vec3Like
 from ..constants import MU0
-from ._bem import _FOUR_PI, _factor_jit, _kernel_rows, _source_terms, near_pairs
+from ._bem import _FOUR_PI, BemMatrix, PairListsLike, _factor_jit, _kernel_rows, _source_terms, near_pairs
 from ._geometry import CoaxialCavity
-from ._magnets import SphereMagnet, _unit
-from ._mesh import Mesh, cavity_mesh
-from ._model import _MeshModel
+from ._magnets import Magnet, SphereMagnet, _unit
+from ._mesh import ElementScalar, ElementVec3, Mesh, MeshLayout, cavity_mesh
+from ._model import Energies, PositionsLike, _MeshModel
 from ._quadrature import element_rule
 
 __all__ = ["MEISSNER_SPACING", "MeissnerModel", "meissner_model"]
+
+NormalDataLike = Float[ArrayLike, "n *k"]
+"""Normal-field data (A/m) per element, optionally with ``K`` right-hand sides."""
+
+Charges = Float[Array, "n *k"]
+"""Surface-charge densities (A/m) per element, optionally for ``K`` right-hand sides."""
+
+Pivots = Int[Array, " n"]
+"""Row pivots of an LU factorisation."""
 
 MEISSNER_SPACING = 0.4e-3
 """Default element size (m) of the Meissner model's cavity mesh (refined at the stub rim)."""
@@ -65,11 +76,12 @@ class MeissnerModel(_MeshModel):
     """
 
     mesh: Mesh
-    lu: jax.Array
-    piv: jax.Array
+    lu: BemMatrix
+    piv: Pivots
     geometry: CoaxialCavity | None = None
 
-    def __init__(self, mesh: Mesh, geometry: CoaxialCavity | None = None, *, pairs=None, batch_size: int = 128):
+    def __init__(self, mesh: Mesh, geometry: CoaxialCavity | None = None, *, pairs: PairListsLike | None = None,
+                 batch_size: int = 128):
         if not isinstance(mesh, Mesh):
             raise TypeError(f"mesh must be a Mesh, got {type(mesh).__name__}")
         if pairs is None and not v.is_concrete(mesh):
@@ -93,15 +105,15 @@ class MeissnerModel(_MeshModel):
         b = magnet.field(pts, position, direction)
         return -jnp.sum(w * jnp.sum(b * nrm, axis=-1), axis=-1) / (MU0 * self.mesh.area)
 
-    def solve(self, rhs):
+    def solve(self, rhs: NormalDataLike) -> Charges:
         """Charge densities for normal-field data ``rhs`` (N,) or (N, K)."""
         return jsl.lu_solve((self.lu, self.piv), rhs)
 
-    def charges(self, magnet, position, direction):
+    def charges(self, magnet: Magnet, position: Point3Like, direction: Point3Like) -> ElementScalar:
         """Induced magnetic surface-charge density sigma (A/m) on every element."""
         return self.solve(self._rhs(magnet, position, direction))
 
-    def induced_field(self, points, sigma, *, batch_size: int = 64):
+    def induced_field(self, points: Vec3Like, sigma: ElementScalar, *, batch_size: int = 64) -> Vec3:
         """Induced H (A/m) at points ``(..., 3)`` in the vacuum from charges `sigma`."""
         pts, wts = _source_terms(self.mesh)
         x = jnp.asarray(points, dtype=float)
@@ -109,7 +121,8 @@ class MeissnerModel(_MeshModel):
         h = jax.lax.map(lambda p: jnp.sum(_kernel_rows(p, pts, wts) * sigma[:, None], axis=0), flat, batch_size=batch_size)
         return h.reshape(x.shape)
 
-    def surface_field(self, sigma, magnet=None, position=None, direction=None):
+    def surface_field(self, sigma: ElementScalar, magnet: Magnet | None = None, position: Point3Like | None = None,
+                      direction: Point3Like | None = None) -> ElementVec3:
         """Total H (A/m) on the vacuum side at element centres: the magnet's plus the charges'.
 
         The induced part is the principal value plus the jump ``sigma n / 2``.
@@ -127,7 +140,8 @@ class MeissnerModel(_MeshModel):
             h = h + magnet.field(self.mesh.centre, position, direction) / MU0
         return h
 
-    def surface_current(self, magnet, position, direction):
+    def surface_current(self, magnet: Magnet, position: Point3Like,
+                        direction: Point3Like) -> tuple[ElementVec3, ElementScalar]:
         """Screening sheet current ``K = n x H`` (A/m) at element centres, with sigma."""
         sigma = self.charges(magnet, position, direction)
         h = self.surface_field(sigma, magnet, position, direction)
@@ -186,7 +200,8 @@ class MeissnerModel(_MeshModel):
         direct = 2.0 * jnp.sum((b_q - b_c[:, None]) * k)
         return -0.5 * MU0 * (jnp.dot(sigma, jnp.sum(k, axis=-1)) + direct)
 
-    def magnetic_energy(self, magnet, position, direction, normalize=True):
+    def magnetic_energy(self, magnet: Magnet, position: Point3Like, direction: Point3Like,
+                        normalize: bool = True) -> Scalar:
         dvec = jnp.asarray(direction, dtype=float)
         s = 1.0 if normalize else jnp.linalg.norm(dvec)
         du = _unit(dvec) if normalize else dvec / jnp.where(s > 0, s, 1.0)
@@ -194,7 +209,7 @@ class MeissnerModel(_MeshModel):
         sigma = self.solve(b_c)
         return s * s * self._energy_from_terms(sigma, b_c, b_q, k)
 
-    def response_tensor(self, magnet, position):
+    def response_tensor(self, magnet: Magnet, position: Point3Like) -> Mat3:
         """``W`` (3x3, J) with ``U_mag = d^T W d``: three solves (dipole magnets)."""
         eye = jnp.eye(3)
         b_c, b_q, k = jax.vmap(lambda e: self._terms(magnet, position, e))(eye)
@@ -204,7 +219,8 @@ class MeissnerModel(_MeshModel):
         w = -0.5 * MU0 * w
         return 0.5 * (w + w.T)
 
-    def magnetic_energies(self, magnet, positions, direction, *, batch_size: int = 2048, chunk: int = 64):
+    def magnetic_energies(self, magnet: Magnet, positions: PositionsLike, direction: Vec3Like, *,
+                          batch_size: int = 2048, chunk: int = 64) -> Energies:
         """Energies at ``P`` positions (one direction or one per position).
 
         The element data of `chunk` positions at a time are reduced to the right-hand sides
@@ -237,7 +253,8 @@ class MeissnerModel(_MeshModel):
         return out.reshape(-1)[:n_pos]
 
 
-def meissner_model(cavity, spacing: float = MEISSNER_SPACING, *, layout=None):
+def meissner_model(cavity: CoaxialCavity, spacing: float = MEISSNER_SPACING, *,
+                   layout: MeshLayout | None = None) -> MeissnerModel:
     """The self-consistent Meissner model (model 4) on the default graded, rim-refined mesh.
 
     `layout` (from `cavity_layout(other, spacing)`) fixes the element counts, so that nearby

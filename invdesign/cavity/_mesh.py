@@ -21,12 +21,13 @@ import math
 from typing import Callable, Sequence
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .. import _validate as v
-from ._geometry import CoaxialCavity
+from .._types import BatchScalar, BatchScalarLike, ScalarLike
+from ._geometry import CoaxialCavity, ProfileLike
 
 __all__ = [
     "GradedSize",
@@ -42,6 +43,39 @@ __all__ = [
     "plate_mesh",
     "sphere_mesh",
 ]
+
+ElementScalar = Float[Array, " n"]
+"""One value per element of a mesh of ``n`` elements (radii, areas, charge densities)."""
+
+ElementScalarLike = Float[ArrayLike, " n"]
+"""One value per element as input."""
+
+ElementVec3 = Float[Array, "n 3"]
+"""One Cartesian 3-vector per element (centres, normals, tangents, fields at the centres)."""
+
+ElementVec3Like = Float[ArrayLike, "n 3"]
+"""One 3-vector per element as input."""
+
+Curvatures = Float[Array, "n 2"]
+"""Principal curvatures (1/m) per element, along `tangent` and along `bitangent`."""
+
+CurvaturesLike = Float[ArrayLike, "*#n 2"]
+"""Principal curvatures as input, broadcast to ``(n, 2)`` (one pair for all elements works)."""
+
+Patches = Float[Array, "n 6"]
+"""Exact element patches, rows ``(r_a, z_a, r_b, z_b, phi_a, phi_b)``."""
+
+PatchesLike = Float[ArrayLike, "n 6"]
+"""Exact element patches as input."""
+
+ElementLabels = Int[np.ndarray, " n"]
+"""An integer label per element."""
+
+SurfaceRanges = tuple[tuple[str, int, int], ...]
+"""Named contiguous element ranges ``((name, start, stop), ...)``."""
+
+SizeFunction = Callable[[BatchScalar, BatchScalar], BatchScalar]
+"""An element-size function ``h(r, z)`` (m) on the meridian half plane (`GradedSize`, `UniformSize`)."""
 
 _SAMPLES = 257  # samples per segment for the cumulative element-density integral
 _SMOOTH_TURN = math.radians(30.0)  # vertices turning less than this carry curvature
@@ -77,16 +111,19 @@ class Mesh(eqx.Module):
     ```
     """
 
-    centre: jax.Array
-    normal: jax.Array
-    radius: jax.Array
-    area: jax.Array
-    tangent: jax.Array
-    curvatures: jax.Array
-    patch: jax.Array | None
-    surfaces: tuple = eqx.field(static=True, default=())
+    centre: ElementVec3
+    normal: ElementVec3
+    radius: ElementScalar
+    area: ElementScalar
+    tangent: ElementVec3
+    curvatures: Curvatures
+    patch: Patches | None
+    surfaces: SurfaceRanges = eqx.field(static=True, default=())
 
-    def __init__(self, centre, normal, radius, area=None, tangent=None, curvatures=None, surfaces=(), patch=None):
+    def __init__(self, centre: ElementVec3Like, normal: ElementVec3Like, radius: ElementScalarLike,
+                 area: ElementScalarLike | None = None, tangent: ElementVec3Like | None = None,
+                 curvatures: CurvaturesLike | None = None, surfaces: Sequence[tuple[str, int, int]] = (),
+                 patch: PatchesLike | None = None):
         centre = jnp.asarray(centre, dtype=float)
         normal = jnp.asarray(normal, dtype=float)
         radius = jnp.asarray(radius, dtype=float)
@@ -139,12 +176,12 @@ class Mesh(eqx.Module):
         return self.centre.shape[0]
 
     @property
-    def mean_curvature(self) -> jax.Array:
+    def mean_curvature(self) -> ElementScalar:
         """Mean curvature ``(kappa_1 + kappa_2) / 2`` (1/m), convex seen from the vacuum > 0."""
         return 0.5 * (self.curvatures[:, 0] + self.curvatures[:, 1])
 
     @property
-    def bitangent(self) -> jax.Array:
+    def bitangent(self) -> ElementVec3:
         """Second unit tangent ``normal x tangent``."""
         return jnp.cross(self.normal, self.tangent)
 
@@ -155,7 +192,7 @@ class Mesh(eqx.Module):
                 return slice(a, b)
         raise KeyError(f"no surface named {name!r}; surfaces are {[s[0] for s in self.surfaces]}")
 
-    def surface_index(self) -> np.ndarray:
+    def surface_index(self) -> ElementLabels:
         """Integer label per element (index into `surfaces`, -1 where unnamed)."""
         lab = np.full(self.size, -1, dtype=int)
         for k, (_, a, b) in enumerate(self.surfaces):
@@ -178,7 +215,7 @@ class MeshLayout:
     count fixed while differentiating with respect to the geometry.
     """
 
-    rings: tuple
+    rings: tuple[tuple[tuple[int, ...], ...], ...]
 
     @property
     def size(self) -> int:
@@ -196,15 +233,15 @@ class GradedSize(eqx.Module):
     """
 
     spacing: float
-    free: float
+    free: ScalarLike
     growth: float = 0.3
-    focus: tuple = (0.0, 0.0)
+    focus: tuple[float, float] = (0.0, 0.0)
     metric: str = eqx.field(static=True, default="rz")
-    edges: tuple = ()
+    edges: tuple[tuple[ScalarLike, ScalarLike], ...] = ()
     edge_size: float = 0.0
     edge_growth: float = 0.5
 
-    def __call__(self, r, z):
+    def __call__(self, r: BatchScalarLike, z: BatchScalarLike) -> BatchScalar:
         if self.metric == "z":
             d = z - self.focus[1]
         elif self.metric == "r":
@@ -293,7 +330,7 @@ class UniformSize(eqx.Module):
 
     spacing: float
 
-    def __call__(self, r, z):
+    def __call__(self, r: BatchScalarLike, z: BatchScalarLike) -> BatchScalar:
         return jnp.full(jnp.shape(jnp.asarray(r) + jnp.asarray(z)), self.spacing)
 
 
@@ -306,10 +343,10 @@ def _turning(prof):
 
 
 def axisymmetric_mesh(
-    profiles,
+    profiles: Sequence[ProfileLike],
     spacing: float | None = None,
     *,
-    size: Callable | None = None,
+    size: SizeFunction | None = None,
     names: Sequence[str] | None = None,
     layout: MeshLayout | None = None,
 ) -> Mesh:
@@ -447,7 +484,8 @@ def _build(profs, size, layout, names):
 _build_jit = eqx.filter_jit(_build)
 
 
-def mesh_layout(profiles, spacing: float | None = None, *, size: Callable | None = None) -> MeshLayout:
+def mesh_layout(profiles: Sequence[ProfileLike], spacing: float | None = None, *,
+                size: SizeFunction | None = None) -> MeshLayout:
     """The static `MeshLayout` that `axisymmetric_mesh` would choose for these arguments."""
     if (spacing is None) == (size is None):
         raise ValueError("give exactly one of spacing or size")

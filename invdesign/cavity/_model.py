@@ -16,12 +16,21 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
 from .. import _validate as v
+from .._types import BatchScalar, Mat3, Point3Like, Scalar, Vec3Like
 from ._geometry import CoaxialCavity, _mesh_distance
+from ._magnets import Magnet
 from ._mesh import Mesh
 
 __all__ = ["CavityModel", "check_position", "clearance"]
+
+PositionsLike = Float[ArrayLike, "p 3"]
+"""Magnet positions ``(P, 3)`` (m) for the batched energies."""
+
+Energies = Float[Array, " p"]
+"""One energy (J) per position."""
 
 
 class CavityModel(eqx.Module):
@@ -34,7 +43,8 @@ class CavityModel(eqx.Module):
     """
 
     @abc.abstractmethod
-    def magnetic_energy(self, magnet, position, direction, normalize: bool = True):
+    def magnetic_energy(self, magnet: Magnet, position: Point3Like, direction: Point3Like,
+                        normalize: bool = True) -> Scalar:
         """Magnetic energy ``U_mag`` (J) of `magnet` at `position` with its moment along `direction`.
 
         **Arguments:**
@@ -49,16 +59,17 @@ class CavityModel(eqx.Module):
         """
 
     @abc.abstractmethod
-    def surface_distance(self, points):
+    def surface_distance(self, points: Vec3Like) -> BatchScalar:
         """Signed distance (m) from points ``(..., 3)`` to the superconductor; negative behind its surface."""
 
-    def magnetic_energies(self, magnet, positions, direction, *, batch_size: int = 256):
+    def magnetic_energies(self, magnet: Magnet, positions: PositionsLike, direction: Vec3Like, *,
+                          batch_size: int = 256) -> Energies:
         """`magnetic_energy` at many positions ``(P, 3)`` with one direction (or ``(P, 3)``)."""
         pos = jnp.asarray(positions, dtype=float)
         d = jnp.broadcast_to(jnp.asarray(direction, dtype=float), pos.shape)
         return jax.lax.map(lambda a: self.magnetic_energy(magnet, a[0], a[1]), (pos, d), batch_size=batch_size)
 
-    def response_tensor(self, magnet, position):
+    def response_tensor(self, magnet: Magnet, position: Point3Like) -> Mat3:
         """Symmetric 3x3 ``W`` with ``U_mag = d^T W d`` for a unit direction ``d`` (dipole response).
 
         By polarisation of the quadratic form ``U(m)`` of an unnormalised moment vector.
@@ -79,18 +90,18 @@ class _MeshModel(CavityModel):
     mesh: eqx.AbstractVar[Mesh]
     geometry: eqx.AbstractVar[CoaxialCavity | None]
 
-    def surface_distance(self, points):
+    def surface_distance(self, points: Vec3Like) -> BatchScalar:
         if self.geometry is not None:
             return self.geometry.clearance(points)
         return _mesh_distance(self.mesh, points)
 
 
-def clearance(model: CavityModel, magnet, positions):
+def clearance(model: CavityModel, magnet: Magnet, positions: Vec3Like) -> BatchScalar:
     """Gap (m) between the magnet's bounding sphere and the superconductor (negative: overlap)."""
     return model.surface_distance(positions) - magnet.extent
 
 
-def check_position(model: CavityModel, magnet, position, name: str = "position") -> None:
+def check_position(model: CavityModel, magnet: Magnet, position: Vec3Like, name: str = "position") -> None:
     """Raise ValueError naming `name` if the magnet at `position` overlaps the superconductor."""
     if not v.is_concrete(position, model, magnet):
         return

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from .._types import Point3Like, Scalar, Vec3Like
 from ..constants import MU0
 from ..fields import loop_field
 from ._geometry import CoaxialCavity
-from ._magnets import _unit
-from ._mesh import Mesh, cavity_mesh
-from ._model import _MeshModel
+from ._magnets import Magnet, _unit
+from ._mesh import ElementScalar, Mesh, MeshLayout, cavity_mesh
+from ._model import Energies, PositionsLike, _MeshModel
 
 __all__ = ["NLoopModel", "PAPER_NLOOP_SPACING", "nloop_model"]
 
@@ -47,13 +48,14 @@ class NLoopModel(_MeshModel):
     mesh: Mesh
     geometry: CoaxialCavity | None = None
 
-    def loop_currents(self, magnet, position, direction):
+    def loop_currents(self, magnet: Magnet, position: Point3Like, direction: Point3Like) -> ElementScalar:
         """Loop current (A) of every element, ``i = -B_n rho / mu0``."""
         b = magnet.field(self.mesh.centre, position, direction)
         bn = jnp.sum(b * self.mesh.normal, axis=-1)
         return -bn * self.mesh.radius / MU0
 
-    def magnetic_energy(self, magnet, position, direction, normalize=True):
+    def magnetic_energy(self, magnet: Magnet, position: Point3Like, direction: Point3Like,
+                        normalize: bool = True) -> Scalar:
         d = jnp.asarray(direction, dtype=float)
         scale = jnp.linalg.norm(d) if not normalize else 1.0
         d_u = _unit(d) if normalize else d / jnp.where(scale > 0, scale, 1.0)
@@ -61,11 +63,13 @@ class NLoopModel(_MeshModel):
         b = loop_field(position, self.mesh.radius, i, self.mesh.centre, self.mesh.normal)
         return -0.5 * magnet.moment * jnp.dot(d_u * scale, b)
 
-    def magnetic_energies(self, magnet, positions, direction, *, batch_size: int = 32):
+    def magnetic_energies(self, magnet: Magnet, positions: PositionsLike, direction: Vec3Like, *,
+                          batch_size: int = 32) -> Energies:
         return super().magnetic_energies(magnet, positions, direction, batch_size=batch_size)
 
 
-def nloop_model(cavity, spacing: float = PAPER_NLOOP_SPACING, *, layout=None):
+def nloop_model(cavity: CoaxialCavity, spacing: float = PAPER_NLOOP_SPACING, *,
+                layout: MeshLayout | None = None) -> NLoopModel:
     """The paper's N-loop model (model 3) on equal elements over the whole cavity.
 
     `layout` (from `cavity_layout(other, spacing, graded=False, rim=False)`) fixes the

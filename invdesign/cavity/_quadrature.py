@@ -13,10 +13,17 @@ import math
 
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from ._mesh import Mesh
 
 __all__ = ["FAR_ORDER", "NEAR_ORDER", "TARGET_ORDER", "element_rule"]
+
+ElementPoints = Float[Array, "n q 3"]
+"""Points (or unit normals) of a ``q``-point rule on each of the ``n`` elements."""
+
+ElementWeights = Float[Array, "n q"]
+"""Area weights (m^2) of a ``q``-point rule on each element (summing to the element area)."""
 
 FAR_ORDER = 3
 """Gauss points per direction of the element rule for well-separated pairs (9 per element)."""
@@ -81,7 +88,7 @@ def _disc_nodes(order):
     return a, b, w
 
 
-def element_rule(mesh: Mesh, order: int = FAR_ORDER):
+def element_rule(mesh: Mesh, order: int = FAR_ORDER) -> tuple[ElementPoints, ElementWeights, ElementPoints]:
     """Quadrature points ``(N, Q, 3)``, area weights ``(N, Q)`` and unit normals ``(N, Q, 3)``.
 
     ``Q = order^2`` points on every element.
