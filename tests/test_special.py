@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 import invdesign  # noqa: F401
 from invdesign.special import ellipd, ellipe, ellipk, ellipked
 
-mp.mp.dps = 50
+
+@pytest.fixture(autouse=True, scope="module")
+def _mp_50_digits():
+    """50 digits for this module's mpmath references, whatever other modules set."""
+    with mp.workdps(50):
+        yield
 
 
 def _grid():

@@ -34,7 +34,13 @@ from invdesign.reference.levitation import (
     sphere_volume,
 )
 
-mp.mp.dps = 40  # this module's own mpmath arithmetic (cancelling b'^2 / 2 - b b'')
+
+@pytest.fixture(autouse=True, scope="module")
+def _mp_40_digits():
+    """40 digits for this module's own mpmath arithmetic (b'^2 / 2 - b b'' cancels)."""
+    with mp.workdps(40):
+        yield
+
 
 AH_AXIS = [(1e-6, 0.03, -0.5e-6), (1e-6, -0.03, 0.5e-6)]  # (radius, current, z_centre)
 ONE_AXIS = [(1.0, 1.0, 0.0)]

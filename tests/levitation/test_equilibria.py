@@ -24,7 +24,13 @@ from invdesign.levitation import (
 )
 from invdesign.reference.levitation import G0, MU0, axis_derivatives, b_axis, sphere_volume
 
-mp.mp.dps = 40  # this module's own mpmath arithmetic (cancelling b'^2 / 2 - b b'')
+
+@pytest.fixture(autouse=True, scope="module")
+def _mp_40_digits():
+    """40 digits for this module's own mpmath arithmetic (b'^2 / 2 - b b'' cancels)."""
+    with mp.workdps(40):
+        yield
+
 
 AH_AXIS = [(1e-6, 0.03, -0.5e-6), (1e-6, -0.03, 0.5e-6)]
 
