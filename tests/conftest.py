@@ -35,26 +35,3 @@ if _CACHE is not None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
-
-# The files with the most compilation run first, so that pytest-xdist's per-file scheduling
-# (longest first) keeps both workers busy to the end instead of leaving one heavy file alone.
-_HEAVY_FIRST = (
-    "tests/problems/test_coil_trap.py",
-    "tests/problems/test_cavity_problem.py",
-    "tests/cavity/test_models.py",
-    "tests/surrogates/test_data_pipelines.py",
-    "tests/micromag/test_hysteresis.py",
-    "tests/cavity/test_landscape.py",
-    "tests/micromag/test_sp4.py",
-    "tests/micromag/test_llg.py",
-    "tests/levitation/test_equilibria.py",
-    "tests/test_special.py",
-)
-
-
-def pytest_collection_modifyitems(session, config, items):
-    def rank(item):
-        path = item.nodeid.split("::", 1)[0]
-        return _HEAVY_FIRST.index(path) if path in _HEAVY_FIRST else len(_HEAVY_FIRST)
-
-    items.sort(key=rank)  # stable: the order inside a file is kept
