@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .. import _validate as v
 from .._newton import implicit_stationary_point
 from .._types import Scalar, ScalarLike
 from ..levitation import minimax_escape_levels
@@ -79,13 +80,6 @@ GridPoints = Float[Array, "g 3"]
 
 PlanePoint = Float[Array, "2"]
 """A point ``(y, z)`` (m) in the plane x = 0."""
-
-
-def _positive(name, value):
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be finite and > 0 (allowed range (0, inf)), got {value}")
-    return value
 
 
 def box_corners(box: Mapping[str, tuple[float, float]]) -> tuple[dict[str, float], ...]:
@@ -211,10 +205,10 @@ class TiltedCavityDesign:
     margin: float = 0.05e-3
 
     def __post_init__(self) -> None:
-        _positive("spacing", self.spacing)
-        _positive("response", self.response)
-        _positive("escape_height", self.escape_height)
-        _positive("remanence", self.remanence)
+        v.check_positive("spacing", self.spacing)
+        v.check_positive("response", self.response)
+        v.check_positive("escape_height", self.escape_height)
+        v.check_positive("remanence", self.remanence)
         dy, dz = (float(t) for t in self.target_offset)
         if not (math.isfinite(dy) and math.isfinite(dz)):
             raise ValueError(f"target_offset must be two finite lengths (m), got {self.target_offset}")

@@ -56,7 +56,6 @@ def _magnetic(model, magnet, x, d):
 
 
 # compiled once per model structure and mesh size, shared by all calls
-_total_jit = eqx.filter_jit(_total)
 _total_grad = eqx.filter_jit(jax.grad(_total, argnums=2))
 _total_hess = eqx.filter_jit(jax.hessian(_total, argnums=2))
 
