@@ -177,8 +177,8 @@ def demag_energy(system: System, m) -> jnp.ndarray:
 
 
 def effective_field(system: System, m, h_ext) -> jnp.ndarray:
-    """Total effective field H_eff = H_ex + H_ani + H_ext + H_d (A/m)."""
-    h = jnp.asarray(h_ext, dtype=jnp.float64)
+    """Total effective field H_eff = H_ex + H_ani + H_ext + H_d (A/m), in the precision of `m`."""
+    h = jnp.asarray(h_ext, dtype=jnp.result_type(m))
     if system.kernel is not None:
         H = demag_field(system.kernel, magnetization(system, m)) + h
     else:

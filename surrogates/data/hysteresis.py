@@ -38,6 +38,19 @@ from ._shards import atomic_write_netcdf, open_shards, run_shards
 
 ANCHORS = ("M1", "Mr", "Hk90", "Hk80", "Hk70", "Hc")
 
+#: The labeled set's fixed test split: structure index i is held out when i % 5 == 4
+#: (a fifth of every index range, so the split stays fixed as the set grows). No model
+#: is trained or tuned on these structures.
+TEST_EVERY = 5
+
+
+def is_test(index) -> np.ndarray:
+    """True for labeled structure indices in the fixed held-out test split (`i % 5 == 4`)."""
+    index = np.asarray(index)
+    if index.dtype.kind not in "iu" or np.any(index < 0):
+        raise ValueError(f"index must hold non-negative integer structure indices, got {index!r}")
+    return index % TEST_EVERY == TEST_EVERY - 1
+
 DEFAULTS = {
     "grid": [64, 64],
     "cell": 2e-9,
