@@ -48,3 +48,4 @@ from ._hysteresis import ND2FE14B as ND2FE14B
 from ._hysteresis import anisotropy_field_strength as anisotropy_field_strength
 from ._hysteresis import demagnetization_curve as demagnetization_curve
 from ._hysteresis import grain_system as grain_system
+from ._batch import demagnetization_curves as demagnetization_curves

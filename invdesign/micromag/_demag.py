@@ -55,15 +55,18 @@ class DemagKernel(eqx.Module):
             self.n_hat = jnp.asarray(tensor)
 
 
-def demag_field(kernel: DemagKernel, M: jnp.ndarray) -> jnp.ndarray:
+def demag_field(kernel: DemagKernel, M: jnp.ndarray, *, planar: bool = False) -> jnp.ndarray:
     """Demagnetizing field H_d (A/m) of the magnetization `M = Ms m`, shape `(nx, ny, nz, 3)`.
 
     **Arguments:**
 
     - `kernel`: `DemagKernel` of the grid.
     - `M`: magnetization in A/m (zero in empty cells).
+    - `planar`: promise that `M` has no z-component on a one-layer grid (`nz = 1`); the
+      z-transforms are then skipped and `H_d` has no z-component either (in one layer the
+      xz and yz couplings vanish by symmetry, so this is exact).
 
-    **Returns:** H_d with the shape of `M`.
+    **Returns:** H_d with the shape of `M`, in the precision of `M`.
     """
     shape = kernel.grid.shape
     comps = [M[..., 0], M[..., 1], M[..., 2]]
@@ -77,6 +80,9 @@ def demag_field(kernel: DemagKernel, M: jnp.ndarray) -> jnp.ndarray:
     axes = kernel.axes
     L = kernel.lengths
     last, others = axes[-1], axes[:-1]
+    one_layer = kernel.lengths[2] == 1
+    if planar and not one_layer:
+        raise ValueError("planar=True needs a one-layer grid (nz = 1)")
 
     def forward(c):
         # transform axis by axis so that the zero padding of the other axes is never touched
@@ -90,9 +96,15 @@ def demag_field(kernel: DemagKernel, M: jnp.ndarray) -> jnp.ndarray:
             h = jax.lax.slice_in_dim(jnp.fft.ifft(h, axis=a), 0, shape[a], axis=a)
         return jax.lax.slice_in_dim(jnp.fft.irfft(h, n=L[last], axis=last), 0, shape[last], axis=last)
 
-    mh = [forward(c) for c in comps]
     n = kernel.n_hat
-    if kernel.lengths[2] == 1:  # one layer: xz and yz couplings vanish by symmetry
+    if planar:
+        mh = [forward(c) for c in comps[:2]]
+        hx = n[0] * mh[0] + n[3] * mh[1]
+        hy = n[3] * mh[0] + n[1] * mh[1]
+        out = [inverse(h) for h in (hx, hy)]
+        return -jnp.stack(out + [jnp.zeros_like(out[0])], axis=-1)
+    mh = [forward(c) for c in comps]
+    if one_layer:  # one layer: xz and yz couplings vanish by symmetry
         hx = n[0] * mh[0] + n[3] * mh[1]
         hy = n[3] * mh[0] + n[1] * mh[1]
         hz = n[2] * mh[2]

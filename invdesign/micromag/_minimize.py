@@ -21,7 +21,7 @@ import numpy as np
 
 from .._validate import check_finite
 from ._llg import integrate_llg
-from ._terms import System, effective_field, normalize, total_energy
+from ._terms import System, cross3, dot3, effective_field, normalize, total_energy
 
 
 class MinimizeResult(eqx.Module):
@@ -43,10 +43,10 @@ class MinimizeResult(eqx.Module):
 
 
 def _cayley(m, h, tau):
-    mxh = jnp.cross(m, h)
-    a2 = jnp.sum(mxh**2, axis=-1, keepdims=True)
+    mxh = cross3(m, h)
+    a2 = dot3(mxh, mxh)[..., None]
     q = 0.25 * tau**2 * a2
-    return ((1.0 - q) * m - tau * jnp.cross(m, mxh)) / (1.0 + q)
+    return ((1.0 - q) * m - tau * cross3(m, mxh)) / (1.0 + q)
 
 
 @eqx.filter_jit
@@ -65,10 +65,11 @@ def _descent(system: System, m, h_ext, tol, max_iter, tau_min, tau_max, max_angl
         return -0.5 * jnp.sum(weight * m * (h + h_app))
 
     def grad(m, h):
-        return jnp.where(mask, jnp.cross(m, jnp.cross(m, h)), 0.0)
+        return jnp.where(mask, cross3(m, cross3(m, h)), 0.0)
 
     def torque_norms(m, h):
-        return jnp.where(mask, jnp.linalg.norm(jnp.cross(m, h), axis=-1, keepdims=True), 0.0)
+        mxh = cross3(m, h)
+        return jnp.where(mask, jnp.sqrt(dot3(mxh, mxh))[..., None], 0.0)
 
     h0 = field(m)
     g0 = grad(m, h0)

@@ -91,6 +91,23 @@ def _face_coefficients(system: System):
     return coeffs
 
 
+def dot3(a, b) -> jnp.ndarray:
+    """Sum over the last axis (length 3) of `a * b`, written out by component.
+
+    Same value as `jnp.sum(a * b, axis=-1)`; XLA's CPU backend runs reductions over a
+    trailing axis of length 3 far slower than the written-out sum (measured 25x).
+    """
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
+def cross3(a, b) -> jnp.ndarray:
+    """`jnp.cross(a, b)` over the last axis, written out by component."""
+    return jnp.stack(
+        [a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2], a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]],
+        axis=-1,
+    )
+
+
 def _diff(m, ax):
     n = m.shape[ax]
     return jax.lax.slice_in_dim(m, 1, n, axis=ax) - jax.lax.slice_in_dim(m, 0, n - 1, axis=ax)
@@ -126,21 +143,22 @@ def exchange_energy(system: System, m) -> jnp.ndarray:
     for ax, c in enumerate(_face_coefficients(system)):
         if c is None:
             continue
-        total = total + jnp.sum(c * jnp.sum(_diff(m, ax) ** 2, axis=-1))
+        d = _diff(m, ax)
+        total = total + jnp.sum(c * dot3(d, d))
     return system.grid.cell_volume * total
 
 
 def anisotropy_field(system: System, m) -> jnp.ndarray:
     """Uniaxial anisotropy field 2 K1 (k.m) k / (mu0 Ms)."""
     mat = system.material
-    km = jnp.sum(mat.easy_axis * m, axis=-1)
+    km = dot3(mat.easy_axis, m)
     return (2.0 * mat.K1 * km * _inv_mu0_ms(system))[..., None] * mat.easy_axis
 
 
 def anisotropy_energy(system: System, m) -> jnp.ndarray:
     """Uniaxial anisotropy energy -sum V K1 (k.m)^2 (J)."""
     mat = system.material
-    km = jnp.sum(mat.easy_axis * m, axis=-1)
+    km = dot3(mat.easy_axis, m)
     return -system.grid.cell_volume * jnp.sum(jnp.where(mat.Ms > 0, mat.K1 * km**2, 0.0))
 
 
@@ -153,7 +171,7 @@ def zeeman_field(system: System, h_ext) -> jnp.ndarray:
 def zeeman_energy(system: System, m, h_ext) -> jnp.ndarray:
     """Zeeman energy -mu0 sum V Ms H_ext.m (J)."""
     h = jnp.broadcast_to(jnp.asarray(h_ext, dtype=jnp.float64), system.grid.shape + (3,))
-    return -MU0 * system.grid.cell_volume * jnp.sum(system.material.Ms * jnp.sum(h * m, axis=-1))
+    return -MU0 * system.grid.cell_volume * jnp.sum(system.material.Ms * dot3(h, m))
 
 
 def magnetization(system: System, m) -> jnp.ndarray:
@@ -173,14 +191,17 @@ def demag_energy(system: System, m) -> jnp.ndarray:
     if system.kernel is None:
         return jnp.zeros(())
     hd = demag_field(system.kernel, magnetization(system, m))
-    return -0.5 * MU0 * system.grid.cell_volume * jnp.sum(system.material.Ms * jnp.sum(hd * m, axis=-1))
+    return -0.5 * MU0 * system.grid.cell_volume * jnp.sum(system.material.Ms * dot3(hd, m))
 
 
-def effective_field(system: System, m, h_ext) -> jnp.ndarray:
-    """Total effective field H_eff = H_ex + H_ani + H_ext + H_d (A/m), in the precision of `m`."""
+def effective_field(system: System, m, h_ext, *, planar: bool = False) -> jnp.ndarray:
+    """Total effective field H_eff = H_ex + H_ani + H_ext + H_d (A/m), in the precision of `m`.
+
+    `planar`: promise that `m` lies in the xy plane on a one-layer grid (see `demag_field`).
+    """
     h = jnp.asarray(h_ext, dtype=jnp.result_type(m))
     if system.kernel is not None:
-        H = demag_field(system.kernel, magnetization(system, m)) + h
+        H = demag_field(system.kernel, magnetization(system, m), planar=planar) + h
     else:
         H = jnp.broadcast_to(h, m.shape)
     if system.has_exchange:
@@ -211,7 +232,7 @@ def total_energy(system: System, m, h_ext) -> jnp.ndarray:
 
 def normalize(system: System, m) -> jnp.ndarray:
     """Unit vectors in magnetic cells, zeros in empty cells."""
-    n = jnp.linalg.norm(m, axis=-1, keepdims=True)
+    n = jnp.sqrt(dot3(m, m))[..., None]
     return jnp.where(system.mask[..., None], m / jnp.where(n > 0, n, 1.0), 0.0)
 
 

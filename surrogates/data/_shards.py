@@ -20,7 +20,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import xarray as xr
 
@@ -68,34 +68,63 @@ def check_shard(path: Path, expected_hash: str) -> bool:
 
 
 def prepare(out_dir, generator: str, settings: dict, shards: list[dict]) -> Path:
-    """Create `out_dir` with its manifest, or check an existing manifest matches."""
+    """Create `out_dir` with its manifest, or check an existing manifest is compatible.
+
+    A dataset grows: a later run with the same generator and settings may ask for more
+    shards (the recorded list must be a prefix of the new one; the manifest is extended)
+    or for fewer (the new list must be a prefix of the recorded one; nothing changes).
+    Anything else is refused, so incompatible data never mixes.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {"generator": generator, "settings": settings, "shards": shards}
     path = out_dir / MANIFEST
+    manifest = {"generator": generator, "settings": settings, "shards": shards}
     if path.exists():
         try:
             old = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"out_dir {out_dir} has an unreadable {MANIFEST}: {err}") from None
-        if old.get("generator") != generator or old.get("settings") != settings or old.get("shards") != shards:
+        if old.get("generator") != generator or old.get("settings") != settings:
             raise ValueError(
                 f"out_dir {out_dir} already holds a '{old.get('generator')}' dataset with different "
                 "settings; use a new directory (or delete it) instead of mixing data"
             )
+        recorded = old.get("shards", [])
+        n = min(len(recorded), len(shards))
+        if recorded[:n] != shards[:n]:
+            raise ValueError(
+                f"out_dir {out_dir} holds a dataset with another shard layout (same settings, different "
+                "shards); use a new directory"
+            )
+        if len(shards) > len(recorded):
+            atomic_write_json(path, manifest)
     else:
+        out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(path, manifest)
     return out_dir
 
 
-def _run_one(fn: Callable, generator: str, settings: dict, shard: dict, path: str) -> str:
-    """Worker task: compute one shard and write it atomically."""
-    ds = fn(settings, shard["params"])
+def _write_shard(ds: xr.Dataset, generator: str, settings: dict, shard: dict, path) -> None:
     ds.attrs["shard_hash"] = shard_hash(generator, settings, shard["params"])
     ds.attrs["shard"] = shard["name"]
     ds.attrs["complete"] = 1
     atomic_write_netcdf(ds, Path(path))
+
+
+def _run_one(fn: Callable, generator: str, settings: dict, shard: dict, path: str) -> str:
+    """Worker task: compute one shard and write it atomically."""
+    _write_shard(fn(settings, shard["params"]), generator, settings, shard, path)
     return path
+
+
+def _run_group(fn: Callable, generator: str, settings: dict, shards: list[dict], paths: list[str]) -> list[str]:
+    """Worker task: compute several shards in one call of `fn(settings, [params, ...])`
+    (e.g. one batched solve) and write each shard atomically."""
+    results = fn(settings, [s["params"] for s in shards])
+    if len(results) != len(shards):  # pragma: no cover - generator bug
+        raise RuntimeError(f"{generator}: expected {len(shards)} shard datasets, got {len(results)}")
+    for ds, shard, path in zip(results, shards, paths):
+        _write_shard(ds, generator, settings, shard, path)
+    return paths
 
 
 def pending_shards(out_dir, generator: str, settings: dict, shards: list[dict]) -> list[dict]:
@@ -114,6 +143,96 @@ def pending_shards(out_dir, generator: str, settings: dict, shards: list[dict]) 
     return todo
 
 
+class ShardJob(NamedTuple):
+    """One dataset to compute: `fn`, its directory, generator name, settings and shards.
+
+    With `batched`, `fn(settings, [params, ...]) -> [xr.Dataset, ...]` receives up to `group`
+    pending shards per task (one batched computation); otherwise
+    `fn(settings, params) -> xr.Dataset` is called per shard (and `group` must be 1).
+    """
+
+    fn: Callable
+    out_dir: Path
+    generator: str
+    settings: dict
+    shards: list
+    group: int = 1
+    batched: bool = False
+
+
+def _client(client, scheduler, n_workers):
+    from dask.distributed import Client, LocalCluster
+
+    if client is not None:
+        return client, None
+    if scheduler is not None:
+        return Client(scheduler), None
+    from invdesign._xla import environment_with_cpu_flags
+
+    n = n_workers or os.cpu_count() or 1
+    # workers get the XLA flags that speed up the field loops on CPU (see invdesign._xla)
+    flags = environment_with_cpu_flags({"XLA_FLAGS": os.environ.get("XLA_FLAGS", "")})
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           env={"XLA_FLAGS": flags["XLA_FLAGS"]})
+    return Client(cluster), cluster
+
+
+def run_jobs(
+    jobs: list[ShardJob],
+    *,
+    client=None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    progress: bool = True,
+) -> list[list[Path]]:
+    """Compute the pending shards of several datasets on one Dask client, all submitted at once.
+
+    Every job's manifest is checked (or written) before anything is submitted, so a job with
+    bad settings fails before work starts; after that the jobs do not wait for each other
+    (a long labeled job and a quick unlabeled one run side by side). Returns each job's
+    shard paths. See `run_shards` for the client arguments.
+    """
+    from dask.distributed import as_completed
+    from tqdm.auto import tqdm
+
+    prepared = []
+    for job in jobs:
+        if int(job.group) < 1 or (int(job.group) > 1 and not job.batched):
+            raise ValueError(f"group must be >= 1 (and 1 unless the job is batched), got {job.group}")
+        out_dir = prepare(job.out_dir, job.generator, job.settings, job.shards)
+        prepared.append((job, out_dir, pending_shards(out_dir, job.generator, job.settings, job.shards)))
+    paths = [[out_dir / f"{s['name']}.nc" for s in job.shards] for job, out_dir, _ in prepared]
+    if not any(todo for _, _, todo in prepared):
+        return paths
+    client, own_cluster = _client(client, scheduler, n_workers)
+    try:
+        futures = {}
+        bars = []
+        for j, (job, out_dir, todo) in enumerate(prepared):
+            bars.append(tqdm(total=len(job.shards), initial=len(job.shards) - len(todo), desc=job.generator, unit="shard",
+                             disable=not progress, position=j))
+            for a in range(0, len(todo), job.group):
+                chunk = todo[a:a + job.group]
+                files = [str(out_dir / f"{s['name']}.nc") for s in chunk]
+                key = f"{job.generator}-{chunk[0]['name']}-{shard_hash(job.generator, job.settings, [s['params'] for s in chunk])}"
+                if not job.batched:
+                    fut = client.submit(_run_one, job.fn, job.generator, job.settings, chunk[0], files[0], key=key, pure=False)
+                else:
+                    fut = client.submit(_run_group, job.fn, job.generator, job.settings, chunk, files, key=key, pure=False)
+                futures[fut] = (j, len(chunk))
+        for fut in as_completed(list(futures)):
+            fut.result()  # re-raise worker errors
+            j, n = futures[fut]
+            bars[j].update(n)
+        for bar in bars:
+            bar.close()
+    finally:
+        if own_cluster is not None:
+            client.close()
+            own_cluster.close()
+    return paths
+
+
 def run_shards(
     fn: Callable,
     out_dir,
@@ -125,13 +244,16 @@ def run_shards(
     scheduler: str | None = None,
     n_workers: int | None = None,
     progress: bool = True,
+    group: int = 1,
+    batched: bool = False,
 ) -> list[Path]:
     """Compute every pending shard with Dask and return all shard paths.
 
     **Arguments:**
 
-    - `fn`: `fn(settings, params) -> xr.Dataset`, importable at module level (it is
-      pickled to the workers).
+    - `fn`: `fn(settings, params) -> xr.Dataset` (or, with `group` > 1,
+      `fn(settings, [params, ...]) -> [xr.Dataset, ...]`), importable at module level (it
+      is pickled to the workers).
     - `out_dir`: dataset directory (created).
     - `generator`, `settings`: name and JSON-able settings recorded in the manifest.
     - `shards`: list of `{"name": str, "params": dict}`.
@@ -139,52 +261,33 @@ def run_shards(
       running scheduler, e.g. "tcp://host:8786"); else a `LocalCluster` with `n_workers`
       single-threaded worker processes (default: the CPU count).
     - `progress`: show a tqdm bar over shards.
+    - `group`, `batched`: shards per task and the calling convention of `fn` (see `ShardJob`).
     """
-    from dask.distributed import Client, LocalCluster, as_completed
-    from tqdm.auto import tqdm
-
-    out_dir = prepare(out_dir, generator, settings, shards)
-    paths = [out_dir / f"{s['name']}.nc" for s in shards]
-    todo = pending_shards(out_dir, generator, settings, shards)
-    if not todo:
-        return paths
-    own_cluster = None
-    if client is None:
-        if scheduler is not None:
-            client = Client(scheduler)
-        else:
-            n = n_workers or os.cpu_count() or 1
-            own_cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-            client = Client(own_cluster)
-    try:
-        futures = [
-            client.submit(_run_one, fn, generator, settings, s, str(out_dir / f"{s['name']}.nc"), key=f"{generator}-{s['name']}-{shard_hash(generator, settings, s['params'])}", pure=False)
-            for s in todo
-        ]
-        bar = tqdm(total=len(shards), initial=len(shards) - len(todo), desc=generator, unit="shard", disable=not progress)
-        for fut in as_completed(futures):
-            fut.result()  # re-raise worker errors
-            bar.update(1)
-        bar.close()
-    finally:
-        if own_cluster is not None:
-            client.close()
-            own_cluster.close()
-    return paths
+    job = ShardJob(fn, Path(out_dir), generator, settings, shards, group, batched)
+    return run_jobs([job], client=client, scheduler=scheduler, n_workers=n_workers, progress=progress)[0]
 
 
-def open_shards(out_dir, dim: str) -> xr.Dataset:
-    """Open all shards of a finished dataset concatenated along `dim` (checks completeness)."""
+def open_shards(out_dir, dim: str, n_shards: int | None = None) -> xr.Dataset:
+    """Open the shards of a finished dataset concatenated along `dim` (checks completeness).
+
+    `n_shards`: only the first `n_shards` recorded shards (a dataset that grew beyond the
+    size asked for); default all.
+    """
     out_dir = Path(out_dir)
     path = out_dir / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{out_dir} is not a dataset directory (no {MANIFEST})")
     manifest = json.loads(path.read_text())
-    missing = [s["name"] for s in manifest["shards"] if not (out_dir / f"{s['name']}.nc").exists()]
+    shards = manifest["shards"]
+    if n_shards is not None:
+        if not (0 < int(n_shards) <= len(shards)):
+            raise ValueError(f"n_shards must be in [1, {len(shards)}] (shards recorded in {out_dir}), got {n_shards}")
+        shards = shards[: int(n_shards)]
+    missing = [s["name"] for s in shards if not (out_dir / f"{s['name']}.nc").exists()]
     if missing:
         raise ValueError(f"dataset in {out_dir} is incomplete: {len(missing)} shards missing (e.g. {missing[0]}); run the generator again to resume")
     parts = []
-    for s in manifest["shards"]:
+    for s in shards:
         p = out_dir / f"{s['name']}.nc"
         if not check_shard(p, shard_hash(manifest["generator"], manifest["settings"], s["params"])):
             raise ValueError(f"shard {p} is corrupt or does not match the manifest; run the generator again to recompute it")
