@@ -30,3 +30,23 @@ def test_problems_and_surrogates_install_namespaced():
     for name in ("invdesign_problems.cavity", "invdesign_problems.coil_trap", "invdesign_surrogates.data.dynamics"):
         module = importlib.import_module(name)
         assert Path(module.__file__).resolve().is_relative_to(ROOT)
+
+
+def test_the_wheel_carries_the_shipped_data_and_weights(tmp_path):
+    # `pip install .` (not editable) must bring the shipped labeled data and surrogate
+    # weights: build the wheel and look inside
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        check=True, capture_output=True, cwd=tmp_path,
+    )
+    (wheel,) = tmp_path.glob("invdesign-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = [p for p in (ROOT / "surrogates").rglob("shipped/*") if p.is_file()]
+    assert shipped, "no shipped files found in surrogates/"
+    for path in shipped:
+        rel = path.relative_to(ROOT / "surrogates")
+        assert f"invdesign_surrogates/{rel.as_posix()}" in names, f"{rel} is missing from the wheel"
