@@ -100,3 +100,40 @@ def test_bad_settings_are_rejected(tmp_path):
         dynamics.generate(tmp_path, n_feilds=3)
     with pytest.raises(ValueError, match="grid"):
         dynamics.generate(tmp_path, grid=[16, 4])
+
+
+def test_hysteresis_dataset_grows_by_shards_only(tmp_path, client):
+    kw = dict(grid=[12, 12], n_grains_range=[2, 5], labeled_per_shard=2, step=0.1, tol=1e-5,
+              parts=("labeled",), progress=False, client=client)
+    small = hysteresis.generate(tmp_path, n_labeled=2, **kw)["labeled"]
+    lab_dir = tmp_path / "labeled"
+    before = _mtimes(lab_dir)
+    # asking for more with the same settings computes only the new shards
+    big = hysteresis.generate(tmp_path, n_labeled=5, **kw)["labeled"]
+    after = _mtimes(lab_dir)
+    assert big.sizes["sample"] == 6  # counts round up to whole shards
+    assert after["labeled-0000.nc"] == before["labeled-0000.nc"]
+    assert set(after) == {"labeled-0000.nc", "labeled-0001.nc", "labeled-0002.nc"}
+    xr.testing.assert_equal(big.isel(sample=slice(0, 2))[["kx", "M", "anchors"]], small[["kx", "M", "anchors"]])
+    # the structures of the first shard do not depend on how many were asked for
+    ng, th = hysteresis.structure_parameters(hysteresis._settings({"n_grains_range": [2, 5]}), 1, [0, 1, 130])
+    assert np.array_equal(big.n_grains.values[:2], ng[:2]) and np.allclose(big.theta.values[:2], th[:2])
+    # asking for fewer returns the first shards, untouched
+    again = hysteresis.generate(tmp_path, n_labeled=2, **kw)["labeled"]
+    assert again.sizes["sample"] == 2 and _mtimes(lab_dir) == after
+    # other settings are refused; bad settings fail before any manifest is written
+    with pytest.raises(ValueError, match="different settings"):
+        hysteresis.generate(tmp_path, n_labeled=2, **{**kw, "tol": 1e-6})
+    fresh = tmp_path / "fresh"
+    with pytest.raises(ValueError, match="dtype"):
+        hysteresis.generate(fresh, n_labeled=2, dtype="float16", **kw)
+    with pytest.raises(ValueError, match="parts"):
+        hysteresis.generate(fresh, n_labeled=2, **{**kw, "parts": ("labeled", "other")})
+    assert not fresh.exists()
+
+
+def test_test_split_is_fixed_by_index():
+    idx = np.arange(20)
+    assert hysteresis.is_test(idx).tolist() == [i % 5 == 4 for i in range(20)]
+    with pytest.raises(ValueError, match="index"):
+        hysteresis.is_test([1.5])
