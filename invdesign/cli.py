@@ -45,11 +45,18 @@ def _cmd_run(args) -> int:
         print(f"error: --method must be one of {', '.join(entry.methods)} for {entry.name}, got {method!r}",
               file=sys.stderr)
         return 2
+    if args.verify < 0:
+        print(f"error: --verify must be >= 0 (designs to re-check with the solver), got {args.verify}", file=sys.stderr)
+        return 2
+    if args.verify and not entry.verifies:
+        print(f"error: --verify: {entry.name} is not searched on a surrogate, so there is nothing to re-check", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else Path("runs") / f"{entry.name}-{method}"
     out.mkdir(parents=True, exist_ok=True)
     print(f"running {entry.name} with {method} search (seed {args.seed}) -> {out}/")
     t0 = time.perf_counter()
-    ds = entry.run(method=method, seed=args.seed, quick=args.quick, progress=not args.no_progress)
+    extra = {"verify": args.verify} if entry.verifies else {}
+    ds = entry.run(method=method, seed=args.seed, quick=args.quick, progress=not args.no_progress, **extra)
     elapsed = time.perf_counter() - t0
     path = out / f"{entry.name}-{method}.nc"
     save(ds, path)
@@ -87,6 +94,8 @@ def main(argv=None) -> int:
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--quick", action="store_true", help="small, fast settings (smoke test)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--verify", type=int, default=0, metavar="N",
+                     help="surrogate problems: re-check the best N designs with the full solver (default 0)")
     show = sub.add_parser("show", help="print a saved result dataset")
     show.add_argument("file", help="a .nc file written by `invdesign run`")
     args = parser.parse_args(argv)

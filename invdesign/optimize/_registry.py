@@ -43,6 +43,8 @@ class ProblemEntry:
     - `plot`: ``plot(dataset, out_dir) -> list of written PNG paths``.
     - `summary`: ``summary(dataset) -> str``, a table printed after the run (default
       `summary_table`, the generic final-design table).
+    - `verifies`: the problem's search runs on a surrogate and `run` takes ``verify=N``:
+      re-check the best N designs with the full solver (``invdesign run NAME --verify N``).
 
     **Example:**
 
@@ -57,6 +59,7 @@ class ProblemEntry:
     run: Callable
     plot: Callable
     summary: Callable = summary_table
+    verifies: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):

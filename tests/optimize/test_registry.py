@@ -55,3 +55,12 @@ def test_entry_points_are_found_sorted_and_checked(tmp_path, monkeypatch):
     _fake_distribution(tmp_path, "fake-bad", "fake_toy_problem:NOT_AN_ENTRY")
     with pytest.raises(TypeError, match=r"entry point 'fake-bad' \(fake_toy_problem:NOT_AN_ENTRY\).*must name a ProblemEntry, got int"):
         available_problems()
+
+
+def test_verify_is_only_offered_by_surrogate_problems(capsys):
+    from invdesign import cli
+
+    assert cli.main(["run", "coil-trap", "--verify", "2"]) == 2
+    assert "--verify" in capsys.readouterr().err
+    assert cli.main(["run", "coil-trap", "--verify", "-1"]) == 2
+    assert "--verify must be >= 0" in capsys.readouterr().err
