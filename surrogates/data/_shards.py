@@ -10,14 +10,25 @@ A dataset directory holds
 
 Running again skips every shard whose file opens and carries the matching shard hash;
 an unreadable or mismatching file (a crash mid-rename is impossible, but a disk can be
-corrupted or a file edited) is reported, moved aside to `<shard>.nc.corrupt` and recomputed.
+corrupted or a file edited) is reported, moved aside to `<shard>.nc.corrupt` (then
+`.corrupt.1`, ...: earlier ones are kept) and recomputed. An error of the system while
+checking (an `OSError` with an errno, a `MemoryError`) is raised, not taken for corruption.
+Temporary files that killed workers left behind (`.<shard>.nc.*.tmp`) are removed when a
+run starts, if they are older than `STALE_SECONDS`.
+
+Every worker must see the dataset folder at the same path: with `scheduler=` (a cluster),
+`out_dir` has to be on a file system shared by all workers. Shard parameters never hold
+absolute paths; a worker function that needs files of the dataset takes a `folder`
+keyword and receives the folder there.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -27,6 +38,9 @@ import xarray as xr
 from invdesign import atomic_write
 
 MANIFEST = "manifest.json"
+
+#: age (s) after which a leftover temporary file of a shard counts as abandoned
+STALE_SECONDS = 3600.0
 
 
 def _hash(obj) -> str:
@@ -63,8 +77,12 @@ def check_shard(path: Path, expected_hash: str) -> bool:
                 for var in ds.data_vars.values():
                     var.values  # noqa: B018 - force a full read: detects truncated data
             return ok
-    except Exception:  # noqa: BLE001 - any failure to read means corrupt
-        return False
+    except OSError as err:
+        if err.errno is not None:  # the system failed (EIO, EACCES, ...), not the file's content
+            raise
+        return False  # h5py reports unreadable content as OSError without errno
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError):
+        return False  # undecodable content
 
 
 def prepare(out_dir, generator: str, settings: dict, shards: list[dict]) -> Path:
@@ -110,21 +128,55 @@ def _write_shard(ds: xr.Dataset, generator: str, settings: dict, shard: dict, pa
     atomic_write_netcdf(ds, Path(path))
 
 
+def _folder_kw(fn: Callable, path) -> dict:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return {}
+    return {"folder": str(Path(path).parent)} if "folder" in params else {}
+
+
 def _run_one(fn: Callable, generator: str, settings: dict, shard: dict, path: str) -> str:
     """Worker task: compute one shard and write it atomically."""
-    _write_shard(fn(settings, shard["params"]), generator, settings, shard, path)
+    _write_shard(fn(settings, shard["params"], **_folder_kw(fn, path)), generator, settings, shard, path)
     return path
 
 
 def _run_group(fn: Callable, generator: str, settings: dict, shards: list[dict], paths: list[str]) -> list[str]:
     """Worker task: compute several shards in one call of `fn(settings, [params, ...])`
     (e.g. one batched solve) and write each shard atomically."""
-    results = fn(settings, [s["params"] for s in shards])
+    results = fn(settings, [s["params"] for s in shards], **_folder_kw(fn, paths[0]))
     if len(results) != len(shards):  # pragma: no cover - generator bug
         raise RuntimeError(f"{generator}: expected {len(shards)} shard datasets, got {len(results)}")
     for ds, shard, path in zip(results, shards, paths):
         _write_shard(ds, generator, settings, shard, path)
     return paths
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path.1`, `path.2`, ... : the first name not taken."""
+    k = 0
+    candidate = path
+    while candidate.exists():
+        k += 1
+        candidate = path.with_name(f"{path.name}.{k}")
+    return candidate
+
+
+def remove_stale_temporaries(out_dir, shards: list[dict], older_than: float = STALE_SECONDS) -> list[Path]:
+    """Remove temporary shard files (`.<shard>.nc.*.tmp`) older than `older_than` seconds."""
+    out_dir = Path(out_dir)
+    now = time.time()
+    removed = []
+    for shard in shards:
+        for tmp in out_dir.glob(f".{shard['name']}.nc.*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > older_than:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except FileNotFoundError:  # pragma: no cover - removed meanwhile
+                pass
+    return removed
 
 
 def pending_shards(out_dir, generator: str, settings: dict, shards: list[dict]) -> list[dict]:
@@ -136,7 +188,7 @@ def pending_shards(out_dir, generator: str, settings: dict, shards: list[dict]) 
         if path.exists():
             if check_shard(path, shard_hash(generator, settings, shard["params"])):
                 continue
-            bad = path.with_suffix(".nc.corrupt")
+            bad = _free_name(path.with_suffix(".nc.corrupt"))
             warnings.warn(f"shard {path.name} is unreadable or does not match its settings; moved to {bad.name} and recomputed")
             os.replace(path, bad)
         todo.append(shard)
@@ -200,6 +252,8 @@ def run_jobs(
         if int(job.group) < 1 or (int(job.group) > 1 and not job.batched):
             raise ValueError(f"group must be >= 1 (and 1 unless the job is batched), got {job.group}")
         out_dir = prepare(job.out_dir, job.generator, job.settings, job.shards)
+        for tmp in remove_stale_temporaries(out_dir, job.shards):
+            warnings.warn(f"removed {tmp.name}, a temporary file left by a worker that was stopped")
         prepared.append((job, out_dir, pending_shards(out_dir, job.generator, job.settings, job.shards)))
     paths = [[out_dir / f"{s['name']}.nc" for s in job.shards] for job, out_dir, _ in prepared]
     if not any(todo for _, _, todo in prepared):

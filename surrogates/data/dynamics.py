@@ -98,8 +98,12 @@ def compute_s_state(grid) -> xr.Dataset:
     )
 
 
-def compute_shard(settings: dict, params: dict) -> xr.Dataset:
-    """Worker task: integrate the LLG for the fields of one shard."""
+def compute_shard(settings: dict, params: dict, folder=None) -> xr.Dataset:
+    """Worker task: integrate the LLG for the fields of one shard.
+
+    `params["s_state"]` names the start-state file relative to the dataset `folder` (the
+    runner passes the folder as this worker sees it), so a dataset can move.
+    """
     import jax.numpy as jnp
 
     import invdesign
@@ -108,7 +112,10 @@ def compute_shard(settings: dict, params: dict) -> xr.Dataset:
 
     grid = tuple(settings["grid"])
     system = sp4_system(grid)
-    with xr.open_dataset(params["s_state"], engine="h5netcdf") as s:
+    s_path = Path(params["s_state"])
+    if not s_path.is_absolute() and folder is not None:
+        s_path = Path(folder) / s_path
+    with xr.open_dataset(s_path, engine="h5netcdf") as s:
         m0 = jnp.asarray(s["m"].values)
     n_t = int(round(settings["t_end"] / settings["dt_out"]))
     t = np.linspace(0.0, n_t * settings["dt_out"], n_t + 1)
@@ -174,7 +181,7 @@ def generate(out_dir, *, client=None, scheduler=None, n_workers=None, progress=T
         stop = min(start + settings["per_shard"], settings["n_fields"])
         shards.append({
             "name": f"shard-{k:04d}",
-            "params": {"index": list(range(start, stop)), "fields_T": fields[start:stop].tolist(), "s_state": str(s_path.resolve())},
+            "params": {"index": list(range(start, stop)), "fields_T": fields[start:stop].tolist(), "s_state": s_path.name},
         })
     run_shards(compute_shard, out_dir, GENERATOR, settings, shards, client=client, scheduler=scheduler, n_workers=n_workers, progress=progress)
     ds = open_shards(out_dir, "sample")

@@ -137,3 +137,55 @@ def test_test_split_is_fixed_by_index():
     assert hysteresis.is_test(idx).tolist() == [i % 5 == 4 for i in range(20)]
     with pytest.raises(ValueError, match="index"):
         hysteresis.is_test([1.5])
+
+
+def test_shard_checks_tell_system_errors_from_corruption(tmp_path, monkeypatch):
+    import errno
+
+    path = tmp_path / "s.nc"
+    _shards.atomic_write_netcdf(xr.Dataset({"a": ("x", np.arange(3.0))}, attrs={"shard_hash": "h", "complete": 1}), path)
+    assert _shards.check_shard(path, "h") and not _shards.check_shard(path, "other")
+
+    def failing(exc):
+        def open_dataset(*args, **kwargs):
+            raise exc
+        return open_dataset
+
+    monkeypatch.setattr(xr, "open_dataset", failing(OSError(errno.EIO, "Input/output error")))
+    with pytest.raises(OSError):
+        _shards.check_shard(path, "h")  # a transient system error is not corruption
+    monkeypatch.setattr(xr, "open_dataset", failing(MemoryError()))
+    with pytest.raises(MemoryError):
+        _shards.check_shard(path, "h")
+    monkeypatch.setattr(xr, "open_dataset", failing(OSError("Unable to synchronously open file (truncated file)")))
+    assert not _shards.check_shard(path, "h")  # unreadable content is
+
+
+def test_corrupt_shards_are_kept_and_stale_temporaries_removed(tmp_path):
+    import time
+
+    shards = [{"name": "s-0000", "params": {"index": [0]}}]
+    for _ in range(2):
+        (tmp_path / "s-0000.nc").write_bytes(b"not a netcdf file")
+        with pytest.warns(UserWarning, match="s-0000"):
+            assert _shards.pending_shards(tmp_path, "g", {}, shards) == shards
+    assert sorted(p.name for p in tmp_path.glob("s-0000.nc.corrupt*")) == ["s-0000.nc.corrupt", "s-0000.nc.corrupt.1"]
+    old = tmp_path / ".s-0000.nc.abc123.tmp"
+    new = tmp_path / ".s-0000.nc.def456.tmp"
+    old.write_bytes(b"x")
+    new.write_bytes(b"x")
+    past = time.time() - 2 * _shards.STALE_SECONDS
+    os.utime(old, (past, past))
+    assert _shards.remove_stale_temporaries(tmp_path, shards) == [old]
+    assert not old.exists() and new.exists()  # a fresh one may belong to a running worker
+
+
+def test_dynamics_dataset_resumes_after_moving_its_folder(tmp_path, client):
+    kw = dict(grid=[16, 4, 1], n_fields=2, per_shard=1, t_end=2e-11, dt_out=1e-11, client=client, progress=False)
+    first = dynamics.generate(tmp_path / "a", **kw)
+    manifest = (tmp_path / "a" / "manifest.json").read_text()
+    assert str(tmp_path) not in manifest  # no absolute paths in the shard parameters
+    os.rename(tmp_path / "a", tmp_path / "b")
+    os.remove(tmp_path / "b" / "shard-0001.nc")
+    again = dynamics.generate(tmp_path / "b", **kw)
+    np.testing.assert_array_equal(again.m_avg.values, first.m_avg.values)
