@@ -1,0 +1,331 @@
+"""Latent-space design of nanocrystalline microstructures with the hysteresis surrogate.
+
+The design variables are the latent code z of the variational autoencoder of the hysteresis
+surrogate (`invdesign_surrogates.hysteresis`, the paper's section 4.2 idea of latent
+arithmetic, turned into a search). For a code z the surrogate gives:
+
+- the decoded easy-axis map, `decode(z)`;
+- the six anchor points of its demagnetization curve, predicted by the regressor ensemble
+  from z, with their spread across the ensemble members.
+
+The search maximises the coercive field |Hc|, the remanence Mr and the knee field |Hk90|
+(in units of H_A and Ms). Two constraints keep the decoder and the regressor in the region
+where they were trained:
+
+- `prior_excess`: the prior negative log-density 0.5 |z|^2, minus its `prior_quantile`
+  quantile over the codes of the training structures, must be <= 0.
+- `spread_excess`: the ensemble spread of every anchor, relative to the median spread over
+  the training codes, must stay below `spread_factor`. An ensemble that disagrees is
+  extrapolating.
+
+(a) `pareto_problem`: NSGA-II over z for the three objectives.
+(b) `weighted_problem`: one weighted target `w . (|Hc|, Mr, |Hk90|)` for the gradient
+    driver (optax L-BFGS with an augmented Lagrangian), with the same constraints.
+
+`verify_designs` re-simulates the decoded structures of the best few designs with the
+micromagnetic solver (`invdesign_surrogates.hysteresis.simulate_anchors`: easy axes
+`(kx, +sqrt(1 - kx^2), 0)`, the training data's material and field steps). It stores the
+predicted and the computed anchors side by side. `MICROSTRUCTURE` is the command-line entry
+(`invdesign run microstructure [--method gradient|genetic] [--verify N]`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+import invdesign  # noqa: F401  (x64)
+from invdesign.optimize import (
+    Constraint,
+    DesignProblem,
+    DesignSpace,
+    Objective,
+    Parameter,
+    ProblemEntry,
+    genetic_search,
+    gradient_search,
+)
+
+__all__ = ["LATENT_BOUND", "MICROSTRUCTURE", "anchor_curve", "decoded_structures", "pareto_problem", "plot_designs", "verify_designs", "weighted_problem"]
+
+ANCHORS = ("M1", "Mr", "Hk90", "Hk80", "Hk70", "Hc")
+UNITS = {"M1": "Ms", "Mr": "Ms", "Hk90": "H_A", "Hk80": "H_A", "Hk70": "H_A", "Hc": "H_A"}
+
+LATENT_BOUND = 4.0
+"""Box bound on every latent coordinate (the prior is a standard normal: 4 sigma)."""
+
+
+def _surrogate(surrogate):
+    if surrogate is None:
+        from invdesign_surrogates.hysteresis import load_surrogate
+
+        return load_surrogate()
+    return surrogate
+
+
+def _names(latent: int) -> list[str]:
+    return [f"z{i:02d}" for i in range(latent)]
+
+
+def _bounds(surrogate, prior_quantile: float, spread_factor: float):
+    if not (0 < prior_quantile <= 1):
+        raise ValueError(f"prior_quantile must be in (0, 1], got {prior_quantile}")
+    if not (spread_factor > 0):
+        raise ValueError(f"spread_factor must be > 0, got {spread_factor}")
+    codes = np.asarray(surrogate.train_codes, dtype=np.float64)
+    max_nll = float(np.quantile(0.5 * np.sum(codes**2, axis=1), prior_quantile))
+    _, spread = surrogate.predict_latent_batch(codes)
+    spread_ref = np.maximum(np.median(np.asarray(spread, dtype=np.float64), axis=0), 1e-6)
+    return max_nll, spread_ref
+
+
+def _outputs(surrogate, z, max_nll, spread_ref, spread_factor):
+    mean, spread = surrogate.predict_latent(z)
+    mean = mean.astype(jnp.float64)
+    spread = spread.astype(jnp.float64)
+    out = {a: mean[k] for k, a in enumerate(ANCHORS)}
+    out.update({f"spread_{a}": spread[k] for k, a in enumerate(ANCHORS)})
+    out["coercivity"] = -mean[5]
+    out["knee"] = -mean[2]
+    out["prior_excess"] = 0.5 * jnp.sum(z**2) - max_nll
+    out["spread_excess"] = jnp.max(spread / spread_ref) / spread_factor - 1.0
+    return out
+
+
+_OUTPUTS = {
+    **{a: ("1", f"predicted {a} (units of {UNITS[a]}; fields signed)") for a in ANCHORS},
+    **{f"spread_{a}": ("1", f"ensemble spread of {a} (units of {UNITS[a]})") for a in ANCHORS},
+}
+
+_CONSTRAINTS = [
+    Constraint("prior_excess", "1", "0.5 |z|^2 minus its quantile over the training codes (stay in distribution)"),
+    Constraint("spread_excess", "1", "max over anchors of spread / (spread_factor x median training spread) - 1"),
+]
+
+
+def _space(latent):
+    return DesignSpace([Parameter(n, -LATENT_BOUND, LATENT_BOUND, units="1", long_name=f"latent coordinate {n[1:]}")
+                        for n in _names(latent)])
+
+
+def _z(p, latent):
+    return jnp.stack([jnp.asarray(p[n], jnp.float64) for n in _names(latent)])
+
+
+def pareto_problem(surrogate=None, *, prior_quantile: float = 0.99, spread_factor: float = 2.0) -> DesignProblem:
+    """(a) NSGA-II: maximise |Hc|, Mr and |Hk90| over the latent code, in distribution.
+
+    **Arguments:**
+
+    - `surrogate`: a loaded hysteresis surrogate (default: the shipped weights).
+    - `prior_quantile`: quantile of the training codes' 0.5 |z|^2 that bounds the prior
+      negative log-density of a design.
+    - `spread_factor`: allowed ensemble spread, relative to the median over the training codes.
+    """
+    s = _surrogate(surrogate)
+    max_nll, spread_ref = _bounds(s, prior_quantile, spread_factor)
+    latent = s.latent
+
+    def evaluate(p):
+        return _outputs(s, _z(p, latent), max_nll, spread_ref, spread_factor)
+
+    return DesignProblem(
+        "microstructure-pareto",
+        _space(latent),
+        evaluate,
+        objectives=[
+            Objective("coercivity", "max", "1", "-Hc / H_A, predicted", scale=0.3),
+            Objective("Mr", "max", "1", "remanence Mr / Ms, predicted", scale=0.8),
+            Objective("knee", "max", "1", "-Hk90 / H_A, predicted", scale=0.3),
+        ],
+        constraints=_CONSTRAINTS,
+        description=(f"latent microstructure ({latent} latent coordinates): max coercivity, remanence and knee field, "
+                     f"codes within the {prior_quantile:g} prior quantile of the training codes, spread <= "
+                     f"{spread_factor:g} x median"),
+        outputs=_OUTPUTS,
+        options=json.dumps({"prior_quantile": prior_quantile, "spread_factor": spread_factor, "max_nll": max_nll}),
+    )
+
+
+def weighted_problem(surrogate=None, *, weights=(1.0, 1.0, 1.0), prior_quantile: float = 0.99,
+                     spread_factor: float = 2.0) -> DesignProblem:
+    """(b) Gradient ascent on `w . (-Hc/H_A, Mr/Ms, -Hk90/H_A)` with the constraints of (a)."""
+    s = _surrogate(surrogate)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (3,) or not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError(f"weights must be three finite non-negative numbers, not all zero, got {weights!r}")
+    max_nll, spread_ref = _bounds(s, prior_quantile, spread_factor)
+    latent = s.latent
+
+    def evaluate(p):
+        out = _outputs(s, _z(p, latent), max_nll, spread_ref, spread_factor)
+        out["target"] = w[0] * out["coercivity"] + w[1] * out["Mr"] + w[2] * out["knee"]
+        return out
+
+    return DesignProblem(
+        "microstructure",
+        _space(latent),
+        evaluate,
+        objectives=[Objective("target", "max", "1", "weighted -Hc/H_A, Mr/Ms, -Hk90/H_A", scale=0.5)],
+        constraints=_CONSTRAINTS,
+        description=(f"latent microstructure ({latent} latent coordinates): max {w[0]:g} |Hc| + {w[1]:g} Mr + "
+                     f"{w[2]:g} |Hk90| in distribution"),
+        outputs={**_OUTPUTS, "coercivity": ("1", "-Hc / H_A"), "knee": ("1", "-Hk90 / H_A")},
+        options=json.dumps({"weights": w.tolist(), "prior_quantile": prior_quantile, "spread_factor": spread_factor,
+                            "max_nll": max_nll}),
+    )
+
+
+def _codes(ds, dim):
+    names = sorted(n for n in ds.data_vars if n.startswith("z") and n[1:].isdigit() and ds[n].dims == (dim,))
+    return np.stack([ds[n].values for n in names], axis=-1)
+
+
+def decoded_structures(ds: xr.Dataset, surrogate=None, dim: str | None = None) -> xr.Dataset:
+    """Add `kx` (dim, x, y): the decoded easy-axis map of every design along `dim`.
+
+    `dim` defaults to `solution` (genetic results) or `iteration` (gradient results; the last
+    iteration only, as dim `design`).
+    """
+    s = _surrogate(surrogate)
+    if dim is None:
+        dim = "solution" if "solution" in ds.dims else "iteration"
+    codes = _codes(ds, dim)
+    if dim == "iteration":
+        codes = codes[-1:]
+        dim_out = "design"
+    else:
+        dim_out = dim
+    kx = np.asarray(s.decode(codes.astype(np.float32)), dtype=np.float32)
+    ds = ds.copy()
+    ds["kx"] = ((dim_out, "x", "y"), kx, {"units": "1", "long_name": "decoded x-component of the easy axis (field along y)"})
+    return ds
+
+
+def verify_designs(ds: xr.Dataset, n: int, surrogate=None, *, lanes: int | None = 1) -> xr.Dataset:
+    """Re-simulate the `n` best designs' decoded structures with the micromagnetic solver.
+
+    Designs are ranked by the predicted coercivity (Pareto sets) or taken from the final
+    iterate (gradient runs). Adds dim `verified` with `verified_index`, `predicted` and
+    `computed` (verified, anchor) in the paper's units, and `error` = computed - predicted.
+    """
+    from invdesign_surrogates.hysteresis import simulate_anchors
+
+    if int(n) < 0:
+        raise ValueError(f"n must be >= 0 (designs to re-simulate), got {n}")
+    if "kx" not in ds:
+        ds = decoded_structures(ds, surrogate)
+    dim = ds["kx"].dims[0]
+    if int(n) == 0:
+        return ds
+    if dim == "solution":
+        order = np.argsort(ds["Hc"].values)[: int(n)]  # most negative Hc: largest coercivity
+        predicted = np.stack([ds[a].values[order] for a in ANCHORS], axis=-1)
+    else:
+        order = np.array([0])
+        predicted = np.stack([[ds[a].values[-1] for a in ANCHORS]])
+    computed = simulate_anchors(ds["kx"].values[order], lanes=lanes)
+    ds = ds.copy()
+    ds = ds.assign_coords(anchor=list(ANCHORS))
+    ds["verified_index"] = ("verified", order, {"long_name": f"index along {dim} of a re-simulated design"})
+    ds["predicted"] = (("verified", "anchor"), predicted, {"units": "1", "long_name": "surrogate anchors (Ms, H_A; fields signed)"})
+    ds["computed"] = (("verified", "anchor"), computed, {"units": "1", "long_name": "solver anchors of the decoded structure (Ms, H_A)"})
+    ds["error"] = (("verified", "anchor"), computed - predicted, {"units": "1", "long_name": "computed - predicted"})
+    return ds
+
+
+def _run(method, seed=0, quick=False, progress=True, verify=0):
+    s = _surrogate(None)
+    if method == "gradient":
+        problem = weighted_problem(s)
+        ds = gradient_search(problem, method="lbfgs", max_iter=60 if quick else 200,
+                             outer_iters=4 if quick else 10, seed=seed, progress=progress)
+    else:
+        problem = pareto_problem(s)
+        ds = genetic_search(problem, algorithm="nsga2", pop_size=32 if quick else 100, n_gen=6 if quick else 60,
+                            seed=seed, progress=progress)
+    ds = decoded_structures(ds, s)
+    return verify_designs(ds, verify, s)
+
+
+def anchor_curve(anchors) -> tuple[np.ndarray, np.ndarray]:
+    """The six anchor points as a demagnetization curve: (H / H_A, M / Ms) of
+    (H_A, M1), (0, Mr), (Hk90, 0.9 Mr), (Hk80, 0.8 Mr), (Hk70, 0.7 Mr), (Hc, 0)."""
+    a = np.asarray(anchors, dtype=float)
+    h = np.stack([np.ones_like(a[..., 0]), np.zeros_like(a[..., 0]), a[..., 2], a[..., 3], a[..., 4], a[..., 5]], axis=-1)
+    m = np.stack([a[..., 0], a[..., 1], 0.9 * a[..., 1], 0.8 * a[..., 1], 0.7 * a[..., 1], np.zeros_like(a[..., 0])], axis=-1)
+    return h, m
+
+
+def plot_designs(ds: xr.Dataset, path, max_designs: int = 4):
+    """Decoded structures (easy-axis x-component) over their predicted anchor curves, with
+    the solver's anchors where the design was re-simulated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from invdesign import atomic_write
+
+    dim = ds["kx"].dims[0]
+    n_all = ds.sizes[dim]
+    if dim == "solution":
+        picks = list(np.argsort(ds["Hc"].values)[:max_designs])
+        pred = np.stack([ds[a].values for a in ANCHORS], axis=-1)
+    else:
+        picks = [0]
+        pred = np.stack([[ds[a].values[-1] for a in ANCHORS]])
+    verified = {int(i): k for k, i in enumerate(ds["verified_index"].values)} if "verified_index" in ds else {}
+    fig, axes = plt.subplots(2, len(picks), figsize=(3.2 * len(picks), 6.2), squeeze=False)
+    for col, i in enumerate(picks):
+        ax = axes[0, col]
+        ax.imshow(ds["kx"].values[i].T, origin="lower", cmap="RdBu", vmin=-1, vmax=1)
+        ax.set_title(f"design {i} of {n_all}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax = axes[1, col]
+        h, m = anchor_curve(pred[i])
+        ax.plot(h, m, "o-", color="tab:orange", label="predicted")
+        if i in verified:
+            hc, mc = anchor_curve(ds["computed"].values[verified[i]])
+            ax.plot(hc, mc, "s--", color="tab:blue", label="solver")
+        ax.axhline(0, color="0.8", lw=0.8)
+        ax.axvline(0, color="0.8", lw=0.8)
+        ax.set_xlabel("H / H_A")
+        if col == 0:
+            ax.set_ylabel("M / Ms")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{ds.attrs.get('problem', 'microstructure')}: decoded easy-axis maps (kx, field along y)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return path
+
+
+def _plot(ds, out_dir):
+    out_dir = Path(out_dir)
+    return [plot_designs(ds, out_dir / f"{ds.attrs.get('problem', 'microstructure')}-designs.png")]
+
+
+def _summary(ds) -> str:
+    from invdesign.optimize import summary_table
+
+    text = summary_table(ds)
+    if "computed" in ds:
+        lines = ["", "re-simulated designs (predicted -> computed):"]
+        for k in range(ds.sizes["verified"]):
+            cells = [f"{a} {ds['predicted'].values[k, j]:+.3f} -> {ds['computed'].values[k, j]:+.3f}" for j, a in enumerate(ANCHORS)]
+            lines.append("  " + ", ".join(cells))
+        text += "\n".join(lines)
+    return text
+
+
+MICROSTRUCTURE = ProblemEntry(
+    name="microstructure",
+    description="latent-space microstructures: max coercivity, remanence and knee field of a nanocrystalline magnet (surrogate)",
+    methods=("genetic", "gradient"), run=_run, plot=_plot, summary=_summary, verifies=True)
