@@ -269,7 +269,7 @@ def plot_designs(ds: xr.Dataset, path, max_designs: int = 4):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from invdesign import atomic_write
+    from invdesign.plot import savefig
 
     dim = ds["kx"].dims[0]
     n_all = ds.sizes[dim]
@@ -301,10 +301,7 @@ def plot_designs(ds: xr.Dataset, path, max_designs: int = 4):
         ax.legend(fontsize=7)
     fig.suptitle(f"{ds.attrs.get('problem', 'microstructure')}: decoded easy-axis maps (kx, field along y)", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
-    return path
+    return savefig(fig, path)
 
 
 def _plot(ds, out_dir):
