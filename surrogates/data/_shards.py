@@ -351,4 +351,34 @@ def open_shards(out_dir, dim: str, n_shards: int | None = None) -> xr.Dataset:
         ds.attrs.pop(key, None)
     ds.attrs["settings"] = json.dumps(manifest["settings"], sort_keys=True)
     ds.attrs["generator"] = manifest["generator"]
+    ds.attrs["shards"] = json.dumps(shards, sort_keys=True)
     return ds
+
+
+def restore_shards(combined, out_dir, dim: str = "sample") -> Path:
+    """Split a combined dataset written from `open_shards` back into a resumable directory.
+
+    The combined file records its generator, settings and shard list. Each shard's samples
+    are selected by the `index` list of its parameters, along `dim`. The result is the
+    directory a run would have left, so a later run with the same settings grows it
+    instead of recomputing it (for example from a committed labeled set on a fresh machine).
+    Shards that are already in `out_dir` and valid are left alone.
+    """
+    with xr.open_dataset(combined, engine="h5netcdf") as src:
+        ds = src.load()
+    for key in ("generator", "settings", "shards"):
+        if key not in ds.attrs:
+            raise ValueError(f"combined {str(combined)!r} has no {key!r} attribute: not written by open_shards")
+    generator = ds.attrs["generator"]
+    settings = json.loads(ds.attrs["settings"])
+    shards = json.loads(ds.attrs["shards"])
+    out_dir = prepare(out_dir, generator, settings, shards)
+    for shard in shards:
+        path = out_dir / f"{shard['name']}.nc"
+        if path.exists() and check_shard(path, shard_hash(generator, settings, shard["params"])):
+            continue
+        part = ds.sel({dim: shard["params"]["index"]})
+        for key in ("generator", "settings", "shards", "description"):
+            part.attrs.pop(key, None)
+        _write_shard(part, generator, settings, shard, path)
+    return out_dir

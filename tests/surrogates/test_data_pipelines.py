@@ -189,3 +189,19 @@ def test_dynamics_dataset_resumes_after_moving_its_folder(tmp_path, client):
     os.remove(tmp_path / "b" / "shard-0001.nc")
     again = dynamics.generate(tmp_path / "b", **kw)
     np.testing.assert_array_equal(again.m_avg.values, first.m_avg.values)
+
+
+def test_a_combined_dataset_restores_its_shards(tmp_path, client):
+    kw = dict(grid=[12, 12], n_grains_range=[2, 5], labeled_per_shard=2, n_labeled=4, step=0.1, tol=1e-5,
+              parts=("labeled",), progress=False, client=client)
+    first = hysteresis.generate(tmp_path / "a", **kw)["labeled"]
+    # a fresh machine has only the combined file: restoring it makes the run a no-op
+    restored = _shards.restore_shards(tmp_path / "a" / "labeled.nc", tmp_path / "b" / "labeled")
+    before = _mtimes(restored)
+    again = hysteresis.generate(tmp_path / "b", **kw)["labeled"]
+    assert _mtimes(restored) == before
+    xr.testing.assert_equal(again[["kx", "M", "anchors"]], first[["kx", "M", "anchors"]])
+    with pytest.raises(ValueError, match="open_shards"):
+        bare = tmp_path / "bare.nc"
+        first[["kx"]].drop_attrs().to_netcdf(bare, engine="h5netcdf")
+        _shards.restore_shards(bare, tmp_path / "c")
