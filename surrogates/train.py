@@ -1,0 +1,134 @@
+"""Training entry point of the surrogates: `python -m invdesign_surrogates.train <surrogate> ...`.
+
+Hysteresis (see `invdesign_surrogates.hysteresis._pipeline` for the stages):
+
+    python -m invdesign_surrogates.train hysteresis --labeled data/hysteresis/labeled.nc --out runs/hysteresis
+
+generates 100 000 unlabeled structures into `OUT/data`, chooses the VAE latent size among
+`--latents` by short runs, trains the VAE, cross-validates the regressor candidates on the
+training split, trains the ensemble, evaluates on the fixed test split and draws the
+learning curve. Everything checkpoints; `--resume` continues an interrupted run (same
+settings). Retrain only the regressor on new labeled data with the VAE of an earlier run:
+
+    python -m invdesign_surrogates.train hysteresis --labeled NEW.nc --out runs/new --reuse-vae runs/hysteresis
+
+`--ship` copies the weights and the test slice into the package (`hysteresis/shipped/`)
+and prints the sha256 values to pin in `hysteresis/_shipped.py`. The run uses the GPU when
+JAX sees one, else the CPU. SIGTERM stops a run like Ctrl-C: the last finished epoch is
+checkpointed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+
+def _hysteresis_parser(sub):
+    from invdesign_surrogates.hysteresis._pipeline import PipelineConfig
+
+    d = PipelineConfig(labeled="-", out="-")
+    p = sub.add_parser("hysteresis", help="hysteresis surrogate: VAE + anchor-point ensemble (Kovacs et al.)",
+                       description=__doc__.split("\n\n")[1])
+    p.add_argument("--labeled", required=True, help="labeled dataset (.nc with kx, anchors, attr H_A)")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, weights, evaluation)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings)")
+    p.add_argument("--labeled-limit", type=int, default=None, help="use only labeled samples with index below this")
+    p.add_argument("--unlabeled", default=None, help="existing unlabeled dataset (.nc with kx) instead of generating")
+    p.add_argument("--n-unlabeled", type=int, default=d.n_unlabeled)
+    p.add_argument("--data-seed", type=int, default=d.data_seed)
+    p.add_argument("--vae-val", type=int, default=d.vae_val, help="held-out unlabeled structures")
+    p.add_argument("--latents", type=int, nargs="+", default=list(d.latents), help="latent-size candidates")
+    p.add_argument("--vae-lrs", type=float, nargs="+", default=list(d.vae_lrs), help="Nadam learning-rate candidates")
+    p.add_argument("--vae-channels", type=int, nargs="+", default=list(d.vae_channels))
+    p.add_argument("--vae-dense", type=int, default=d.vae_dense)
+    p.add_argument("--vae-batch", type=int, default=d.vae_batch)
+    p.add_argument("--select-structures", type=int, default=d.select_structures, help="structures of each short run")
+    p.add_argument("--select-epochs", type=int, default=d.select_epochs, help="epochs of each short run")
+    p.add_argument("--vae-epochs", type=int, default=d.vae_epochs, help="epochs of the long run over all structures")
+    p.add_argument("--reuse-vae", default=None, help="vae.eqx (or a run folder) to reuse: skips the unlabeled part")
+    p.add_argument("--feature-sets", nargs="+", default=list(d.feature_sets), help="regressor input candidates")
+    p.add_argument("--members", type=int, default=d.members)
+    p.add_argument("--shared-widths", type=int, nargs="+", default=list(d.shared_widths))
+    p.add_argument("--head-widths", type=int, nargs="+", default=list(d.head_widths))
+    p.add_argument("--reg-lr", type=float, default=d.reg_lr)
+    p.add_argument("--reg-batch", type=int, default=d.reg_batch)
+    p.add_argument("--cv-folds", type=int, default=d.cv_folds)
+    p.add_argument("--cv-max-epochs", type=int, default=d.cv_max_epochs)
+    p.add_argument("--cv-smooth", type=int, default=d.cv_smooth)
+    p.add_argument("--slice-size", type=int, default=d.slice_size)
+    p.add_argument("--learning-curve", type=int, nargs="*", default=None,
+                   help="training-set sizes (default: 25 50 100 250 500 ... below all, and all; none: skip)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--ship", action="store_true", help="copy the weights into the package and print the pins")
+    p.set_defaults(run=_run_hysteresis)
+
+
+def _run_hysteresis(a) -> dict:
+    from invdesign_surrogates.hysteresis import _pipeline, _shipped
+
+    config = _pipeline.PipelineConfig(
+        labeled=a.labeled, out=a.out, labeled_limit=a.labeled_limit, unlabeled=a.unlabeled, n_unlabeled=a.n_unlabeled,
+        data_seed=a.data_seed, vae_val=a.vae_val, latents=tuple(a.latents), vae_lrs=tuple(a.vae_lrs),
+        vae_channels=tuple(a.vae_channels), vae_dense=a.vae_dense, vae_batch=a.vae_batch,
+        select_structures=a.select_structures, select_epochs=a.select_epochs, vae_epochs=a.vae_epochs,
+        reuse_vae=a.reuse_vae, feature_sets=tuple(a.feature_sets), members=a.members,
+        shared_widths=tuple(a.shared_widths), head_widths=tuple(a.head_widths), reg_lr=a.reg_lr,
+        reg_batch=a.reg_batch, cv_folds=a.cv_folds, cv_max_epochs=a.cv_max_epochs, cv_smooth=a.cv_smooth,
+        slice_size=a.slice_size, learning_curve=None if a.learning_curve is None else tuple(a.learning_curve),
+        seed=a.seed, progress=not a.no_progress,
+    )
+    summary = _pipeline.run_pipeline(config, resume=a.resume)
+    if a.ship:
+        summary["shipped"] = ship(Path(a.out), _shipped.SHIPPED)
+    return summary
+
+
+def ship(run_dir: Path, target: Path) -> dict:
+    """Copy `vae.eqx`, `anchors.eqx` and `test_slice.nc` of a finished run into `target`; their sha256."""
+    from invdesign_surrogates._weights import file_sha256
+
+    target.mkdir(parents=True, exist_ok=True)
+    pins = {}
+    for name in ("vae.eqx", "anchors.eqx", "test_slice.nc"):
+        src = run_dir / name
+        if not src.exists():
+            raise FileNotFoundError(f"{src} does not exist: the run in {run_dir} has not finished")
+        tmp = target / f".{name}.tmp"
+        shutil.copyfile(src, tmp)
+        tmp.replace(target / name)
+        pins[name] = file_sha256(target / name)
+    print("pin these in surrogates/hysteresis/_shipped.py (SHIPPED_SHA256):", file=sys.stderr)
+    for name, sha in pins.items():
+        print(f'    "{name}": "{sha}",', file=sys.stderr)
+    return pins
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv=None) -> int:
+    import invdesign  # noqa: F401  (x64 on; the surrogates cast to float32 themselves)
+
+    parser = argparse.ArgumentParser(prog="python -m invdesign_surrogates.train", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="surrogate", required=True)
+    _hysteresis_parser(sub)
+    a = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        summary = a.run(a)
+    except KeyboardInterrupt:
+        print("interrupted: the finished epochs are checkpointed; rerun with --resume to continue", file=sys.stderr)
+        return 130
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
