@@ -55,6 +55,8 @@ from ._regressor import with_statistics as with_statistics
 from ._pipeline import TABLE3_MAE as TABLE3_MAE
 from ._pipeline import PipelineConfig as PipelineConfig
 from ._pipeline import run_pipeline as run_pipeline
+from ._design import LatentSurrogate as LatentSurrogate
+from ._design import load_surrogate as load_surrogate
 from ._shipped import decode as decode
 from ._shipped import encode as encode
 from ._shipped import load_shipped as load_shipped
@@ -62,6 +64,9 @@ from ._shipped import predict as predict
 from ._vae import VAE as VAE
 from ._vae import Decoder as Decoder
 from ._vae import Encoder as Encoder
+from ._simulate import easy_axes_from_kx as easy_axes_from_kx
+from ._simulate import kx_systems as kx_systems
+from ._simulate import simulate_anchors as simulate_anchors
 from ._vae import decode as vae_decode
 from ._vae import encode as vae_encode
 from ._vae import kl_divergence as kl_divergence
@@ -84,7 +89,12 @@ __all__ = [
     "Regressor",
     "anchor_features",
     "count_parameters",
+    "LatentSurrogate",
     "decode",
+    "easy_axes_from_kx",
+    "kx_systems",
+    "load_surrogate",
+    "simulate_anchors",
     "encode",
     "ensemble_loss",
     "fit_baseline",
