@@ -9,8 +9,14 @@
 - `"latent_stats_residual"`: as `"latent_stats"`, and the ensemble predicts the residual
   of a linear model of the image statistics (the ridge baseline, fitted on the same
   training structures): anchors = ridge(statistics) + correction * ensemble(latent,
-  statistics), with `correction` 1 for the anchors where cross-validation found that the
-  ensemble helps and 0 where the ridge alone is better.
+  statistics), with the per-anchor weight `correction` in [0, 1] chosen by
+  cross-validation (0: the ridge alone);
+- `"stats_residual"`: as `"latent_stats_residual"` with the image statistics alone as the
+  ensemble's input (the latent code is not read: on our data it adds noise, see the
+  pipeline's cross-validation);
+- `"latent_stats_blend"`: as `"latent_stats"`, blended with the ridge fit per anchor:
+  anchors = ridge + correction * (ensemble - ridge), `correction` chosen by
+  cross-validation (stacking: the two models' errors are partly independent).
 
 The predicted spread is the standard deviation over the members times `spread_scale`, a
 per-anchor factor calibrated by cross-validation on the training structures (1 when not
@@ -36,7 +42,13 @@ from ._vae import DTYPE, VAE, _check_kx
 __all__ = ["FEATURE_SETS", "AnchorModel", "anchor_features", "predict_anchors", "linear_from_baseline"]
 
 #: The regressor inputs the pipeline can choose between (by cross-validation).
-FEATURE_SETS = ("latent", "latent_stats", "latent_stats_residual")
+FEATURE_SETS = ("latent", "latent_stats", "latent_stats_residual", "latent_stats_blend", "stats_residual")
+
+#: The feature sets whose ensemble predicts the residual of the linear model of the statistics.
+RESIDUAL_SETS = ("latent_stats_residual", "stats_residual")
+
+#: The feature sets with a linear part (the ridge fit of the statistics).
+LINEAR_SETS = ("latent_stats_residual", "latent_stats_blend", "stats_residual")
 
 
 def _vector(name, value, size, default):
@@ -60,11 +72,11 @@ class AnchorModel(eqx.Module):
     - `shared_widths`, `head_widths`: the members' layout (see `Regressor`).
     - `n_stats`: number of image statistics (default `len(STATISTICS)`).
     - `stats_mean`, `stats_scale`, `linear_w`, `linear_b`: the linear model of the
-      statistics (used by `"latent_stats_residual"`): `((s - stats_mean) / stats_scale) @
-      linear_w + linear_b`; default zero.
+      statistics (used by `"latent_stats_residual"` and `"latent_stats_blend"`):
+      `((s - stats_mean) / stats_scale) @ linear_w + linear_b`; default zero.
     - `spread_scale`: per-anchor factor on the members' standard deviation (default 1).
-    - `correction`: per-anchor weight of the ensemble in the residual feature set
-      (default 1; 0 leaves that anchor to the linear part).
+    - `correction`: per-anchor weight of the ensemble in the residual and blend feature
+      sets (default 1; 0 leaves that anchor to the linear part).
 
     Calling the model on one structure's `(latent, stats)` gives `(mean, spread)`, each
     `(6,)` in the paper's units (M/Ms, H/H_A).
@@ -113,7 +125,7 @@ class AnchorModel(eqx.Module):
         self.n_latent = _positive_int("n_latent", n_latent)
         self.n_stats = _positive_int("n_stats", n_stats)
         self.feature_set = feature_set
-        n_in = self.n_latent + (0 if feature_set == "latent" else self.n_stats)
+        n_in = {"latent": self.n_latent, "stats_residual": self.n_stats}.get(feature_set, self.n_latent + self.n_stats)
         self.ensemble = Ensemble(n_in, n_members, key=key, shared_widths=shared_widths, head_widths=head_widths)
         t = len(ANCHORS)
         self.stats_mean = _vector("stats_mean", stats_mean, self.n_stats, 0.0)
@@ -154,11 +166,13 @@ class AnchorModel(eqx.Module):
         latent = jnp.asarray(latent, DTYPE)
         if self.feature_set == "latent":
             return latent
+        if self.feature_set == "stats_residual":
+            return jnp.asarray(stats, DTYPE)
         return jnp.concatenate([latent, jnp.asarray(stats, DTYPE)])
 
     def linear(self, stats):
-        """The linear part of one structure (zero unless `"latent_stats_residual"`)."""
-        if self.feature_set != "latent_stats_residual":
+        """The linear part of one structure (zero unless the feature set is one of `LINEAR_SETS`)."""
+        if self.feature_set not in LINEAR_SETS:
             return jnp.zeros(self.linear_b.shape, DTYPE)
         z = (jnp.asarray(stats, DTYPE) - self.stats_mean) / self.stats_scale
         return z @ self.linear_w + self.linear_b
@@ -166,8 +180,11 @@ class AnchorModel(eqx.Module):
     def __call__(self, latent: Float[Array, " n_latent"], stats: Float[Array, " n_stats"]):
         """`(mean, spread)` of one structure, each `(6,)` in the paper's units."""
         mean, spread = self.ensemble(self.inputs(latent, stats))
-        if self.feature_set == "latent_stats_residual":
+        if self.feature_set in RESIDUAL_SETS:
             mean = self.linear(stats) + self.correction * mean
+        elif self.feature_set == "latent_stats_blend":
+            lin = self.linear(stats)
+            mean = lin + self.correction * (mean - lin)
         return mean, spread * self.spread_scale
 
     def batch(self, inputs):

@@ -24,11 +24,14 @@ can resume after any interruption:
    mean over anchors of (CV MAE / the baseline's CV MAE); each candidate's number of
    epochs minimises the score (a running mean over `cv_smooth` epochs; a run stops when
    that has not improved for `cv_patience` epochs), and the candidate with the least
-   score wins. The residual candidate's networks start with zero output layers (at the
-   ridge fit); an anchor whose CV MAE its correction does not lower keeps the ridge alone
-   (`AnchorModel.correction`), so its score counts at most 1 per anchor. The CV also
-   calibrates the spread: per anchor, the factor that makes `|error| / spread` as large on
-   average (geometric mean) as for a normal distribution.
+   score wins. Two candidates combine the network with the ridge fit of the statistics
+   (fitted per fold on the same training structures): `"latent_stats_residual"` trains
+   the networks on the ridge residual (output layers start at zero, i.e. at the ridge),
+   `"latent_stats_blend"` blends the `"latent_stats"` networks with the ridge; for both
+   the CV picks, per anchor and epoch, the network weight `w` in `BLEND_WEIGHTS` (0: the
+   ridge alone) of least CV MAE (`AnchorModel.correction`). The CV also calibrates the
+   spread: per anchor, the factor that makes `|error| / spread` as large on average
+   (geometric mean) as for a normal distribution.
 5. **Final ensemble**: `members` regressors (different initial weights) on all training
    structures for the chosen number of epochs; the baseline refitted on the same
    structures.
@@ -70,7 +73,7 @@ from invdesign import atomic_write
 
 from .._training import read_checkpoint_header, train
 from .._weights import file_sha256, load_model, read_header, save_model
-from ._anchors import FEATURE_SETS, AnchorModel, linear_from_baseline, predict_anchors  # noqa: F401
+from ._anchors import FEATURE_SETS, LINEAR_SETS, RESIDUAL_SETS, AnchorModel, linear_from_baseline, predict_anchors  # noqa: F401
 from ._baseline import STATISTICS, fit_baseline, image_statistics
 from ._regressor import ANCHORS, HEAD_WIDTHS, Ensemble, paper_units
 from ._vae import VAE, encode, vae_loss_terms
@@ -257,7 +260,7 @@ def smooth(values, window: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo)
 
 
-def choose_epoch(cv_mae, reference, window: int = 1, *, gate: bool = False) -> tuple[int, np.ndarray]:
+def choose_epoch(cv_mae, reference, window: int = 1) -> tuple[int, np.ndarray]:
     """The epoch (counted from 1) of least cross-validated score, and the score per epoch.
 
     **Arguments:**
@@ -266,9 +269,6 @@ def choose_epoch(cv_mae, reference, window: int = 1, *, gate: bool = False) -> t
     - `reference`: `(anchors,)` the MAE each anchor is measured against (the baseline's
       CV MAE): the score of an epoch is `mean(cv_mae[e] / reference)`.
     - `window`: odd width of the running mean applied to the score before the argmin.
-    - `gate`: score `mean(min(cv_mae[e] / reference, 1))`: an anchor whose correction
-      does not help falls back to the reference model (the residual feature set, whose
-      reference is its own linear part).
 
     **Returns:** `(epoch, score)` with `score` the unsmoothed `(epochs,)` score.
 
@@ -283,8 +283,7 @@ def choose_epoch(cv_mae, reference, window: int = 1, *, gate: bool = False) -> t
     ref = np.asarray(reference, dtype=float)
     if mae.ndim != 2 or ref.shape != (mae.shape[1],) or not np.all(ref > 0):
         raise ValueError(f"cv_mae (epochs, anchors) and reference (anchors,) > 0 must match, got {mae.shape}, {ref.shape}")
-    ratio = mae / ref
-    score = np.mean(np.minimum(ratio, 1.0) if gate else ratio, axis=1)
+    score = np.mean(mae / ref, axis=1)
     return int(np.argmin(smooth(score, window))) + 1, score
 
 
@@ -583,8 +582,8 @@ def _reg_train_loss(model: Ensemble, batch):
     return jnp.mean(losses), {}
 
 
-def _reg_val_loss(model: Ensemble, batch):
-    """Out-of-fold ensemble mean of each sample's fold group: MAE per anchor (paper units), log |error| / spread."""
+def _out_of_fold(model: Ensemble, batch):
+    """Each sample's prediction by the members of its fold group: (mean, spread, target, rows, group)."""
     x, targets, fold = (jnp.asarray(batch[k]) for k in ("features", "targets", "fold"))
     g_count = targets.shape[1]
     k = model.n_members // g_count
@@ -593,16 +592,49 @@ def _reg_val_loss(model: Ensemble, batch):
     g = jnp.clip(fold, 0, g_count - 1)
     rows = jnp.arange(n)
     p = preds[g, :, rows, :]  # (n, k, anchors)
-    y = targets[rows, g]
-    mean = jnp.mean(p, axis=1)
-    spread = jnp.std(p - p[:, :1], axis=1)
+    return jnp.mean(p, axis=1), jnp.std(p - p[:, :1], axis=1), targets[rows, g], rows, g
+
+
+def _log_ratio(err, spread):
+    return jnp.log(jnp.maximum(err, 1e-12)) - jnp.log(jnp.maximum(spread, 1e-12))
+
+
+def _reg_val_loss(model: Ensemble, batch):
+    """Out-of-fold ensemble mean of each sample's fold group: MAE per anchor (paper units), log |error| / spread."""
+    mean, spread, y, _, _ = _out_of_fold(model, batch)
     err = jnp.abs(mean - y)
-    logz = jnp.log(jnp.maximum(err, 1e-12)) - jnp.log(jnp.maximum(spread, 1e-12))
+    logz = _log_ratio(err, spread)
     aux = {}
     for i, a in enumerate(ANCHORS):
         aux[f"mae_{a}"] = jnp.mean(err[:, i])
         aux[f"logz_{a}"] = jnp.mean(logz[:, i])
     return jnp.mean(err / jax.lax.stop_gradient(model.members.y_std[0])), aux
+
+
+def _reg_val_blend(model: Ensemble, batch, *, residual: bool):
+    """`_reg_val_loss` plus the MAE and log |error| / spread of every blend `BLEND_WEIGHTS[j]`.
+
+    Network predicting the anchors (`residual=False`, `batch["linear"]` the fold groups'
+    ridge predictions): blend `linear + w (network - linear)`. Network predicting the
+    ridge residual (`residual=True`, the targets are residuals): blend `ridge + w network`.
+    """
+    loss, aux = _reg_val_loss(model, batch)
+    mean, spread, t, rows, g = _out_of_fold(model, batch)
+    if not residual:
+        lin = jnp.asarray(batch["linear"])[rows, g]
+        mean, t = mean - lin, t - lin
+    for j, w in enumerate(BLEND_WEIGHTS):
+        err = jnp.abs(w * mean - t)
+        logz = _log_ratio(err, spread)
+        for i, a in enumerate(ANCHORS):
+            aux[f"mae{j}_{a}"] = jnp.mean(err[:, i])
+            aux[f"logz{j}_{a}"] = jnp.mean(logz[:, i])
+    return loss, aux
+
+
+# one object each, so the compiled evaluation steps are reused
+_val_blend_full = functools.partial(_reg_val_blend, residual=False)
+_val_blend_residual = functools.partial(_reg_val_blend, residual=True)
 
 
 def _group_stats(x, targets, fold, groups):
@@ -631,21 +663,26 @@ def _make_ensemble(config, n_in, groups, x, targets, fold, key, zero_output=Fals
                        tuple(stacked)), stats
 
 
-def _inputs(feature_set, latent, stats):
-    return latent if feature_set == "latent" else np.concatenate([latent, stats], axis=1)
+def _inputs(feature_set, latent, stats):  # feature_set: a run name
+    if feature_set == "latent":
+        return latent
+    if feature_set == "stats_residual":
+        return stats
+    return np.concatenate([latent, stats], axis=1)
 
 
 def _residual_targets(feature_set, stats, y, fold, groups):
-    """Targets per fold group `(n, groups, 6)`; for the residual set minus each group's ridge fit."""
+    """Targets `(n, groups, 6)` (for the residual set minus each group's ridge fit) and the
+    ridge fits' predictions `(n, groups, 6)` (group `g` fitted on the samples outside fold `g`)."""
     t = np.repeat(y[:, None, :], groups, axis=1)
-    ridges = []
-    if feature_set == "latent_stats_residual":
+    linear = np.zeros_like(t)
+    if feature_set != "latent":
         for g in range(groups):
             tr = fold != g
-            b = fit_baseline(stats[tr], y[tr])
-            t[:, g] -= b.predict(stats)
-            ridges.append(b)
-    return t.astype(np.float32), ridges
+            linear[:, g] = fit_baseline(stats[tr], y[tr]).predict(stats)
+        if feature_set in RESIDUAL_SETS:
+            t -= linear
+    return t.astype(np.float32), linear.astype(np.float32)
 
 
 def _reg_settings(config, stage, feature_set, n_in, groups):
@@ -654,25 +691,39 @@ def _reg_settings(config, stage, feature_set, n_in, groups):
             "head_widths": list(config.head_widths)}
 
 
-def _cross_validate(config, feature_set, latent, stats, y, fold, reference, checkpoint, callback, stage):
-    """One CV training run of `feature_set`: per-epoch CV MAE, chosen epoch, spread calibration."""
+#: Weights `w` of the network in the blends `linear + w (network - linear)` that the CV
+#: compares per anchor for the `"latent_stats_blend"` and `"latent_stats_residual"` sets
+#: (`w = 0`: the linear model alone, `w = 1`: the network alone / the full correction).
+BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+#: The CV training run each candidate is read from (a blend needs no network of its own).
+_RUN = {"latent": "latent", "latent_stats": "latent_stats", "latent_stats_blend": "latent_stats",
+        "latent_stats_residual": "latent_stats_residual", "stats_residual": "stats_residual"}
+
+
+def _cv_run(config, run, latent, stats, y, fold, candidates, reference, checkpoint, callback, stage) -> dict:
+    """Train (or read back) the CV networks of `run`; returns the per-epoch history.
+
+    The run stops early when none of `candidates` (the feature sets read from it) has
+    improved its smoothed score for `cv_patience` epochs.
+    """
     groups = int(fold.max()) + 1
-    x = _inputs(feature_set, latent, stats).astype(np.float32)
-    targets, _ = _residual_targets(feature_set, stats, y, fold, groups)
-    key = jax.random.fold_in(jax.random.key(config.seed), 2000 + FEATURE_SETS.index(feature_set))
-    residual = feature_set == "latent_stats_residual"
-    ens, _ = _make_ensemble(config, x.shape[1], groups, x, targets, fold, key, zero_output=residual)
+    x = _inputs(run, latent, stats).astype(np.float32)
+    targets, linear = _residual_targets(run, stats, y, fold, groups)
+    key = jax.random.fold_in(jax.random.key(config.seed), 2000 + FEATURE_SETS.index(run))
+    ens, _ = _make_ensemble(config, x.shape[1], groups, x, targets, fold, key, zero_output=run in RESIDUAL_SETS)
     data = {"features": x, "targets": targets, "fold": fold}
-    t0 = time.perf_counter()
+    val_fn = {"latent": _reg_val_loss, "latent_stats": _val_blend_full, "latent_stats_residual": _val_blend_residual,
+              "stats_residual": _val_blend_residual}[run]
+    if run == "latent_stats":
+        data["linear"] = linear
 
-    def mae_of(history):
-        return np.stack([history[f"val_mae_{a}"] for a in ANCHORS], axis=1)
-
-    def stop_now(history) -> bool:  # the smoothed score has not improved for cv_patience epochs
-        if not config.cv_patience or not history or not history.get("val_mae_M1"):
+    def stop_now(history) -> bool:  # no candidate's smoothed score improved for cv_patience epochs
+        if not config.cv_patience or not history.get("val_mae_M1"):
             return False
-        epoch, _ = choose_epoch(mae_of(history), reference, config.cv_smooth, gate=residual)
-        return len(history["val_mae_M1"]) - epoch >= config.cv_patience
+        n = len(history["val_mae_M1"])
+        return all(n - _candidate(fs, history, reference, config.cv_smooth)["epoch"] >= config.cv_patience
+                   for fs in candidates)
 
     history = {}
     if checkpoint is not None and Path(checkpoint).exists():
@@ -691,22 +742,42 @@ def _cross_validate(config, feature_set, latent, stats, y, fold, reference, chec
         try:
             res = train(ens, _reg_train_loss, _nadam(config.reg_lr), data, epochs=config.cv_max_epochs,
                         batch_size=min(config.reg_batch, x.shape[0]), seed=config.seed, val_data=data,
-                        val_loss_fn=_reg_val_loss, checkpoint=checkpoint, progress=config.progress, has_aux=True,
-                        keep_best=False, settings=_reg_settings(config, "cv", feature_set, x.shape[1], groups),
+                        val_loss_fn=val_fn, checkpoint=checkpoint, progress=config.progress, has_aux=True,
+                        keep_best=False, settings=_reg_settings(config, "cv", run, x.shape[1], groups),
                         callback=watch)
             history = res.history
         except _EarlyStop:
             pass
-    mae = mae_of(history)
-    logz = np.stack([history[f"val_logz_{a}"] for a in ANCHORS], axis=1)
-    epoch, score = choose_epoch(mae, reference, config.cv_smooth, gate=residual)
-    scale = np.exp(logz[epoch - 1] - _LOG_ABS_NORMAL)
-    gate = (mae[epoch - 1] < reference).astype(float) if residual else np.ones(len(ANCHORS))
-    return {"feature_set": feature_set, "mae": mae, "logz": logz, "score": score,
-            "smoothed": smooth(score, config.cv_smooth), "epoch": epoch,
-            "cv_mae": np.where(gate > 0, mae[epoch - 1], reference), "correction": gate,
-            "epochs_run": len(score), "score_at_epoch": float(score[epoch - 1]), "spread_scale": scale,
-            "wall_s": time.perf_counter() - t0}
+    return {k: np.asarray(v, dtype=float) for k, v in history.items()}
+
+
+def _candidate(feature_set, history, reference, window) -> dict:
+    """Chosen epoch, CV MAE, per-anchor network weight and spread calibration of a candidate."""
+    if feature_set in ("latent", "latent_stats"):
+        mae = np.stack([history[f"val_mae_{a}"] for a in ANCHORS], axis=1)
+        logz = np.stack([history[f"val_logz_{a}"] for a in ANCHORS], axis=1)
+        epoch, score = choose_epoch(mae, reference, window)
+        weight, lz = np.ones(len(ANCHORS)), logz[epoch - 1]
+    else:  # the best blend weight per anchor and epoch
+        m = np.stack([np.stack([history[f"val_mae{j}_{a}"] for a in ANCHORS], axis=1)
+                      for j in range(len(BLEND_WEIGHTS))], axis=1)  # (epochs, weights, anchors)
+        best = np.argmin(m, axis=1)
+        mae = np.take_along_axis(m, best[:, None, :], axis=1)[:, 0]
+        epoch, score = choose_epoch(mae, reference, window)
+        j = best[epoch - 1]
+        weight = np.asarray(BLEND_WEIGHTS)[j]
+        lz = np.array([history[f"val_logz{jj}_{a}"][epoch - 1] for jj, a in zip(j, ANCHORS)])
+    return {"feature_set": feature_set, "mae": mae, "score": score, "smoothed": smooth(score, window),
+            "epoch": epoch, "cv_mae": mae[epoch - 1], "correction": weight, "epochs_run": len(score),
+            "score_at_epoch": float(score[epoch - 1]), "spread_scale": np.exp(lz - _LOG_ABS_NORMAL)}
+
+
+def _cross_validate(config, feature_set, latent, stats, y, fold, reference, checkpoint, callback, stage):
+    """The CV of one candidate `feature_set` (training its run's networks when needed)."""
+    t0 = time.perf_counter()
+    history = _cv_run(config, _RUN[feature_set], latent, stats, y, fold, [feature_set], reference, checkpoint,
+                      callback, stage)
+    return dict(_candidate(feature_set, history, reference, config.cv_smooth), wall_s=time.perf_counter() - t0)
 
 
 class _EarlyStop(Exception):
@@ -724,24 +795,24 @@ def _baseline_cv(stats, y, fold):
 
 def _train_final(config, feature_set, latent, stats, y, epochs, checkpoint, callback, stage):
     """The final ensemble on all given training structures; returns (Ensemble, baseline, history)."""
+    run = _RUN[feature_set]
     fold = np.full(latent.shape[0], -1, np.int32)
-    x = _inputs(feature_set, latent, stats).astype(np.float32)
+    x = _inputs(run, latent, stats).astype(np.float32)
     baseline = fit_baseline(stats, y)
     targets = y[:, None, :].astype(np.float32)
-    if feature_set == "latent_stats_residual":
+    if run in RESIDUAL_SETS:
         targets = (y - baseline.predict(stats))[:, None, :].astype(np.float32)
-    key = jax.random.fold_in(jax.random.key(config.seed), 3000 + FEATURE_SETS.index(feature_set))
-    ens, _ = _make_ensemble(config, x.shape[1], 1, x, targets, fold, key,
-                            zero_output=feature_set == "latent_stats_residual")
+    key = jax.random.fold_in(jax.random.key(config.seed), 3000 + FEATURE_SETS.index(run))
+    ens, _ = _make_ensemble(config, x.shape[1], 1, x, targets, fold, key, zero_output=run in RESIDUAL_SETS)
     res = train(ens, _reg_train_loss, _nadam(config.reg_lr), {"features": x, "targets": targets, "fold": fold},
                 epochs=epochs, batch_size=min(config.reg_batch, x.shape[0]), seed=config.seed, checkpoint=checkpoint,
                 progress=config.progress, has_aux=True, keep_best=False,
-                settings=_reg_settings(config, "final", feature_set, x.shape[1], 1), callback=_callback(callback, stage))
+                settings=_reg_settings(config, "final", run, x.shape[1], 1), callback=_callback(callback, stage))
     return res.model, baseline, res.history
 
 
 def _anchor_model(config, feature_set, n_latent, ensemble, baseline, spread_scale, correction):
-    linear = linear_from_baseline(baseline) if feature_set == "latent_stats_residual" else {}
+    linear = linear_from_baseline(baseline) if feature_set in LINEAR_SETS else {}
     model = AnchorModel(n_latent, feature_set, config.members, key=jax.random.key(0),
                         shared_widths=config.shared_widths, head_widths=config.head_widths,
                         spread_scale=spread_scale, correction=correction, **linear)
@@ -824,15 +895,22 @@ def run_pipeline(config: PipelineConfig, *, resume: bool = False, callback=None)
     fold = fold_assignment(len(train_idx), config.cv_folds, config.seed)
     ref = _baseline_cv(stats_tr, y_tr, fold)
     _log("baseline CV MAE: " + ", ".join(f"{a} {v:.4f}" for a, v in zip(ANCHORS, ref)))
-    cvs = []
+    runs = {}
     for fs in config.feature_sets:
-        _log(f"cross-validation of feature set {fs!r}: {config.cv_folds} folds x {config.members} members, "
-             f"{config.cv_max_epochs} epochs")
-        cv = _cross_validate(config, fs, latent_tr, stats_tr, y_tr, fold, ref, reg_dir / f"cv_{fs}.ckpt", callback,
-                             f"cv:{fs}")
-        _log(f"  epoch {cv['epoch']} of {cv['epochs_run']}: score {cv['score_at_epoch']:.3f}; CV MAE "
-             + ", ".join(f"{a} {v:.4f}" for a, v in zip(ANCHORS, cv["cv_mae"])) + f" ({cv['wall_s']:.0f} s)")
-        cvs.append(cv)
+        runs.setdefault(_RUN[fs], []).append(fs)
+    by_set = {}
+    for run_name, cands in runs.items():
+        _log(f"cross-validation of {', '.join(map(repr, cands))}: {config.cv_folds} folds x {config.members} "
+             f"members, up to {config.cv_max_epochs} epochs")
+        t0 = time.perf_counter()
+        history = _cv_run(config, run_name, latent_tr, stats_tr, y_tr, fold, cands, ref,
+                          reg_dir / f"cv_{run_name}.ckpt", callback, f"cv:{run_name}")
+        for fs in cands:
+            cv = by_set[fs] = dict(_candidate(fs, history, ref, config.cv_smooth), wall_s=time.perf_counter() - t0)
+            _log(f"  {fs}: epoch {cv['epoch']} of {cv['epochs_run']}, score {cv['score_at_epoch']:.3f}; CV MAE "
+                 + ", ".join(f"{a} {v:.4f}" for a, v in zip(ANCHORS, cv["cv_mae"]))
+                 + f"; network weight {cv['correction'].tolist()} ({cv['wall_s']:.0f} s)")
+    cvs = [by_set[fs] for fs in config.feature_sets]
     best = min(cvs, key=lambda c: c["score_at_epoch"])
     fs = best["feature_set"]
     _log(f"chosen: feature set {fs!r}, {best['epoch']} epochs")
@@ -845,17 +923,18 @@ def run_pipeline(config: PipelineConfig, *, resume: bool = False, callback=None)
     cv_ds = xr.Dataset(
         {
             "cv_mae": (("feature_set", "epoch", "anchor"), padded("mae"),
-                       {"units": UNITS, "long_name": "cross-validated MAE of the fold ensembles' mean (NaN: not run)"}),
+                       {"units": UNITS, "long_name": "cross-validated MAE of the fold ensembles' mean (blends: of "
+                                                     "the best network weight per anchor; NaN: not run)"}),
             "score": (("feature_set", "epoch"), padded("score"),
-                      {"units": "1", "long_name": "mean over anchors of cv_mae / baseline_cv_mae (capped at 1 per "
-                                                  "anchor for the residual set)"}),
+                      {"units": "1", "long_name": "mean over anchors of cv_mae / baseline_cv_mae"}),
             "score_smoothed": (("feature_set", "epoch"), padded("smoothed"),
                                {"units": "1", "long_name": f"running mean of score over {config.cv_smooth} epochs"}),
             "chosen_epoch": ("feature_set", np.array([c["epoch"] for c in cvs]), {"long_name": "epochs chosen by CV"}),
             "epochs_run": ("feature_set", np.array([c["epochs_run"] for c in cvs]),
                            {"long_name": "epochs trained before the CV score stopped improving"}),
             "correction": (("feature_set", "anchor"), np.stack([c["correction"] for c in cvs]),
-                           {"units": "1", "long_name": "1: the network corrects this anchor, 0: linear part alone"}),
+                           {"units": "1", "long_name": "network weight per anchor (blend and residual sets; 0: the "
+                                                       "ridge alone)"}),
             "spread_scale": (("feature_set", "anchor"), np.stack([c["spread_scale"] for c in cvs]),
                              {"units": "1", "long_name": "spread calibration factor at the chosen epoch"}),
             "baseline_cv_mae": ("anchor", ref, {"units": UNITS, "long_name": "cross-validated MAE of the ridge baseline"}),
@@ -920,9 +999,9 @@ def run_pipeline(config: PipelineConfig, *, resume: bool = False, callback=None)
         "epochs": best["epoch"],
         "epoch_choice": {"folds": config.cv_folds, "max_epochs": config.cv_max_epochs, "smooth": config.cv_smooth,
                          "patience": config.cv_patience,
-                         "score": "mean over anchors of CV MAE / baseline CV MAE (capped at 1 per anchor for the "
-                                  "residual set, whose anchors fall back to the linear part where the correction "
-                                  "does not help)"},
+                         "score": "mean over anchors of CV MAE / baseline CV MAE; blend and residual sets: "
+                                  "network weight per anchor from BLEND_WEIGHTS by CV MAE",
+                         "blend_weights": list(BLEND_WEIGHTS)},
         "cv": {c["feature_set"]: {"epoch": c["epoch"], "epochs_run": c["epochs_run"], "score": c["score_at_epoch"],
                                   "cv_mae": c["cv_mae"].tolist(), "correction": c["correction"].tolist()} for c in cvs},
         "correction": np.asarray(best["correction"]).tolist(),

@@ -32,7 +32,7 @@ SHIPPED = _shipped.SHIPPED
 
 TINY = dict(
     labeled_limit=40, vae_val=16, latents=(2, 3), vae_channels=(2, 4), vae_dense=8, vae_batch=16,
-    select_structures=16, select_epochs=1, vae_epochs=1, feature_sets=("latent_stats", "latent_stats_residual"),
+    select_structures=16, select_epochs=1, vae_epochs=1, feature_sets=("latent_stats", "latent_stats_blend", "latent_stats_residual", "stats_residual"),
     members=2, shared_widths=(8,), head_widths=(2,), cv_max_epochs=3, cv_smooth=1, slice_size=4,
     learning_curve=(16,), progress=False,
 )
@@ -120,18 +120,25 @@ def test_cv_epoch_choice_is_the_recorded_one(tiny_run):
     out, summary, _ = tiny_run
     cv = _load(out / "cv.nc")
     ah = read_header(out / "anchors.eqx")
+    ref = cv.baseline_cv_mae.values
+    weights = np.asarray(_pipeline.BLEND_WEIGHTS)
     for fs in TINY["feature_sets"]:
-        hist = read_checkpoint_header(out / "regressor" / f"cv_{fs}.ckpt")["history"]
-        mae = np.stack([hist[f"val_mae_{a}"] for a in hy.ANCHORS], axis=1)
+        run = "latent_stats" if fs == "latent_stats_blend" else fs
+        hist = read_checkpoint_header(out / "regressor" / f"cv_{run}.ckpt")["history"]
+        if fs == "latent_stats":
+            mae, w = np.stack([hist[f"val_mae_{a}"] for a in hy.ANCHORS], axis=1), None
+        else:  # the best network weight per epoch and anchor
+            m = np.array([[hist[f"val_mae{j}_{a}"] for a in hy.ANCHORS] for j in range(len(weights))])  # (W, 6, E)
+            mae, w = m.min(0).T, weights[m.argmin(0).T]
+            np.testing.assert_allclose(m[-1].T, np.stack([hist[f"val_mae_{a}"] for a in hy.ANCHORS], axis=1), rtol=1e-6)
+            if fs in ("latent_stats_residual", "stats_residual"):  # weight 0 is the ridge alone: the baseline's CV MAE
+                np.testing.assert_allclose(m[0].T, np.broadcast_to(ref, mae.shape), rtol=2e-4)
         np.testing.assert_allclose(cv.cv_mae.sel(feature_set=fs), mae)
-        ref = cv.baseline_cv_mae.values
-        residual = fs == "latent_stats_residual"
-        epoch, score = _pipeline.choose_epoch(mae, ref, TINY["cv_smooth"], gate=residual)
+        epoch, score = _pipeline.choose_epoch(mae, ref, TINY["cv_smooth"])
         assert cv.chosen_epoch.sel(feature_set=fs) == epoch == ah["cv"][fs]["epoch"]
         np.testing.assert_allclose(cv.score.sel(feature_set=fs), score)
-        gate = mae[epoch - 1] < ref if residual else np.ones(6, bool)
-        np.testing.assert_array_equal(cv.correction.sel(feature_set=fs), gate)
-        np.testing.assert_allclose(ah["cv"][fs]["cv_mae"], np.where(gate, mae[epoch - 1], ref))
+        np.testing.assert_allclose(ah["cv"][fs]["cv_mae"], mae[epoch - 1])
+        np.testing.assert_allclose(cv.correction.sel(feature_set=fs), np.ones(6) if w is None else w[epoch - 1])
     chosen = min(TINY["feature_sets"], key=lambda f: ah["cv"][f]["score"])
     assert cv.attrs["chosen_feature_set"] == chosen == ah["feature_set"] == summary["feature_set"]
     assert ah["epochs"] == ah["cv"][chosen]["epoch"] == read_checkpoint_header(out / "regressor" / "final.ckpt")["epoch"]
@@ -146,9 +153,6 @@ def test_choose_epoch_smoothing_and_folds():
     assert epoch == 40  # one noisy dip wins unsmoothed ...
     assert _pipeline.choose_epoch(noisy, np.array([1.0, 2.0]), window=21)[0] == 120  # ... not smoothed
     np.testing.assert_allclose(score[119], 1.0)
-    # gated: an anchor worse than its reference counts as 1
-    epoch, score = _pipeline.choose_epoch([[0.5, 3.0], [0.8, 1.0]], [1.0, 1.0], gate=True)
-    assert epoch == 1 and score.tolist() == [0.75, 0.9]
     assert _pipeline.choose_epoch([[0.5, 3.0], [0.8, 1.0]], [1.0, 1.0])[0] == 2
     f = _pipeline.fold_assignment(103, 4, 0)
     assert np.bincount(f).tolist() == [26, 26, 26, 25]
@@ -172,8 +176,19 @@ def test_cv_members_never_see_their_fold_and_val_loss_is_out_of_fold():
     members = [jax.tree_util.tree_map(lambda a, i=i: a[i] if eqx.is_array(a) else a, ens.members) for i in range(4)]
     p = np.stack([np.asarray(hy.predict_regressor(m, x)) for m in members])  # (members, n, 6)
     mean = np.where(fold[:, None] == 0, p[:2].mean(0), p[2:].mean(0))
-    err = np.abs(mean - targets[np.arange(6), fold])
+    y = targets[np.arange(6), fold]
+    err = np.abs(mean - y)
     np.testing.assert_allclose([aux[f"mae_{a}"] for a in hy.ANCHORS], err.mean(0), rtol=1e-5)
+    # blends with the fold groups' linear predictions, and the residual reading of the targets
+    linear = rng.normal(size=(6, 2, 6)).astype(np.float32)
+    lin = linear[np.arange(6), fold]
+    _, aux = eqx.filter_jit(_pipeline._val_blend_full)(ens, dict(batch, linear=linear))
+    _, aux_r = eqx.filter_jit(_pipeline._val_blend_residual)(ens, batch)
+    for j, w in enumerate(_pipeline.BLEND_WEIGHTS):
+        np.testing.assert_allclose([aux[f"mae{j}_{a}"] for a in hy.ANCHORS],
+                                   np.abs(lin + w * (mean - lin) - y).mean(0), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose([aux_r[f"mae{j}_{a}"] for a in hy.ANCHORS], np.abs(w * mean - y).mean(0),
+                                   rtol=1e-5, atol=1e-7)
 
 
 def test_cv_stops_early_and_a_stopped_run_is_not_retrained(tiny_run, tmp_path):
@@ -210,6 +225,19 @@ def test_residual_model_falls_back_to_the_linear_part():
     ens_mean, _ = jax.vmap(m.ensemble)(np.concatenate([latent, stats], 1))
     np.testing.assert_allclose(np.asarray(mean)[:, ::2], base.predict(stats)[:, ::2] + np.asarray(ens_mean)[:, ::2],
                                rtol=1e-4, atol=1e-4)
+    blend = hy.AnchorModel(3, "latent_stats_blend", 2, key=jax.random.key(0), shared_widths=(4,), head_widths=(2,),
+                           correction=np.full(6, 0.25), **_pipeline.linear_from_baseline(base))
+    bmean, _ = jax.vmap(blend)(latent, stats)
+    np.testing.assert_allclose(bmean, 0.75 * base.predict(stats) + 0.25 * np.asarray(ens_mean), rtol=1e-4, atol=1e-4)
+    # statistics alone: the ensemble reads the 32 statistics, not the latent code
+    sr = hy.AnchorModel(3, "stats_residual", 2, key=jax.random.key(1), shared_widths=(4,), head_widths=(2,),
+                        correction=np.full(6, 0.5), **_pipeline.linear_from_baseline(base))
+    assert sr.ensemble.members.in_features == stats.shape[1]
+    smean, _ = jax.vmap(sr)(latent, stats)
+    s_ens, _ = jax.vmap(sr.ensemble)(stats)
+    np.testing.assert_allclose(smean, base.predict(stats) + 0.5 * np.asarray(s_ens), rtol=1e-4, atol=1e-4)
+    smean2, _ = jax.vmap(sr)(latent + 1.0, stats)  # the latent code does not matter
+    np.testing.assert_allclose(smean2, smean)
 
 
 def test_test_split_never_reaches_a_trainer(tiny_run, unlabeled):
@@ -226,12 +254,14 @@ def test_test_split_never_reaches_a_trainer(tiny_run, unlabeled):
     rows = {"latent_stats": np.concatenate([latent, stats], 1)}
     test_rows = rows["latent_stats"][is_test(np.arange(40))]
     reg_calls = [c for c in calls if c["stage"] in ("cv", "final")]
-    assert len(reg_calls) == 2 + 1 + 2  # 2 feature sets + final; CV + final for the learning curve
+    assert len(reg_calls) == 3 + 1 + 2  # 3 CV runs (the blend reads latent_stats's) + final; CV + final for the learning curve
+    assert sorted(c["data"]["features"].shape[1] for c in reg_calls if c["stage"] == "cv")[0] == stats.shape[1]
     for c in reg_calls:
         for d in (c["data"], c["val"]) if c["val"] is not None else (c["data"],):
             f = d["features"]
-            assert f.shape[1] == test_rows.shape[1]
-            assert not np.any(np.all(np.isclose(f[:, None, :], test_rows[None], rtol=0, atol=1e-5), axis=2))
+            assert f.shape[1] in (test_rows.shape[1], stats.shape[1])
+            held_out = test_rows[:, -f.shape[1]:]  # the statistics are the last columns
+            assert not np.any(np.all(np.isclose(f[:, None, :], held_out[None], rtol=0, atol=1e-5), axis=2))
     # the VAE sees only unlabeled structures (other seeds than the labeled ones)
     with xr.open_dataset(unlabeled, engine="h5netcdf") as ds:
         unl = ds.kx.values
