@@ -65,6 +65,7 @@ from ._vae import VAE as VAE
 from ._vae import Decoder as Decoder
 from ._vae import Encoder as Encoder
 from ._simulate import easy_axes_from_kx as easy_axes_from_kx
+from ._simulate import grains_from_map as grains_from_map
 from ._simulate import kx_systems as kx_systems
 from ._simulate import simulate_anchors as simulate_anchors
 from ._vae import decode as vae_decode
@@ -92,6 +93,7 @@ __all__ = [
     "LatentSurrogate",
     "decode",
     "easy_axes_from_kx",
+    "grains_from_map",
     "kx_systems",
     "load_surrogate",
     "simulate_anchors",

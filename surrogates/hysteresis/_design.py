@@ -1,17 +1,29 @@
 """The surrogate as a function of the latent code, for latent-space design.
 
-A design is a latent code z, and the structure it stands for is the decoded map
-`kx = decode(z)`. That is what a user would build, and what the solver re-checks. Its
-anchors are predicted exactly as the public `predict(kx)` does: the VAE encodes the decoded
-map again, and the anchor model reads those latent means (and, for the feature sets that
-use them, the image statistics of the decoded map). So a design's prediction and its
-verification always concern the same structure.
+A design is a latent code z. The structure it stands for is the grain structure of its
+decoded map, `structure(z) = grains_from_map(decode(z))`: the decoder returns a smooth
+map of the easy-axis x-component, and the projection (`grains_from_map`) rounds the axis
+angle to 10 degree steps, takes the connected regions of equal angle as grains (at least 8
+cells), and gives each grain the mean decoded angle. That is what a user would build, what
+the solver re-checks, and what the anchor model reads: its anchors are predicted exactly as
+the public `predict(kx)` predicts them for `kx = structure(z)` (the VAE encodes it again;
+the image statistics are those of the grain structure, whose grain counts, boundary
+densities and areas are then of the kind the model was trained on; the smooth decoded map
+itself would have a grain boundary between every pair of cells). So a design's prediction
+and its verification always concern the same structure.
 
-`predict_latent(z)` is traceable (jit, vmap). Gradients flow through the decoder, the
-encoder and the ensemble. The image statistics are computed on the host
-(`jax.pure_callback`) and have no gradient: a gradient search sees them as constant where
-the anchor model uses them (documented in `problems/microstructure.py`). A genetic search
-needs no gradients.
+`predict_latent(z)` is traceable (jit, vmap); the projection and the image statistics run
+on the host (`jax.pure_callback`). The prediction is piecewise constant in z (the
+projection rounds), so it has no useful gradient: the projection is passed straight
+through (its backward pass is the identity), which gives the latent-code path's gradient
+for models that read the code and zero for the statistics. The microstructure problem's
+gradient driver therefore ascends the Gaussian-smoothed objective with sampled
+differences (`problems/microstructure.py`); the genetic search needs no gradients.
+
+`stats_distance(z)` is the Mahalanobis distance of the structure's image statistics from
+those of the training structures (mean and regularised covariance): a design whose
+statistics are far from every training structure's asks the ridge and the networks to
+extrapolate, so the design problems bound it.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import numpy as np
 
 from ._baseline import STATISTICS, image_statistics
 from ._shipped import load_shipped
+from ._simulate import grains_from_map
 
 __all__ = ["LatentSurrogate", "load_surrogate"]
 
@@ -36,15 +49,24 @@ def _host_statistics(kx):
     return stats.astype(np.float32).reshape(lead + (len(STATISTICS),))
 
 
+def _host_grains(kx):
+    kx = np.asarray(kx, dtype=np.float64)
+    lead = kx.shape[:-2]
+    flat = np.clip(kx.reshape((-1,) + kx.shape[-2:]), -1.0, 1.0)
+    return grains_from_map(flat)[0].astype(np.float32).reshape(kx.shape)
+
+
 class LatentSurrogate:
     """The shipped (or a run folder's) VAE and anchor model, seen from the latent space.
 
     - `latent`: latent size; `grid`: cells per side.
     - `train_codes`: latent means of the labeled training structures (never the test split).
     - `predict_latent(z)`: `(mean, spread)` of the six anchors (Ms, H_A; fields signed) of
-      the structure `decode(z)`, traceable.
-    - `predict_latent_batch(codes)`: the same for `(n, latent)` codes, NumPy out.
-    - `decode(codes)`: decoded easy-axis maps `(n, grid, grid)`.
+      the structure `structure(z)`, traceable.
+    - `predict_latent_full(z)`: `(mean, spread, stats_distance)`, traceable.
+    - `predict_latent_batch(codes)`: `(mean, spread)` for `(n, latent)` codes, NumPy out.
+    - `decode(codes)`: decoded (smooth) easy-axis maps `(n, grid, grid)`.
+    - `structure(codes)`: the designs' grain structures `(n, grid, grid)` (see the module notes).
     """
 
     def __init__(self, vae, model, train_kx):
@@ -59,18 +81,38 @@ class LatentSurrogate:
             raise ValueError(f"train_kx must have shape (n, {self.grid}, {self.grid}), got {train_kx.shape}")
         mean, _ = _encode(vae, jnp.asarray(train_kx))
         self.train_codes = np.asarray(mean, dtype=np.float64)
+        st = np.asarray(_host_statistics(train_kx), np.float64)
+        self._stats_mean = st.mean(0)
+        sd = st.std(0)
+        sd = np.where(sd > 0, sd, 1.0)
+        z = (st - self._stats_mean) / sd
+        cov = np.cov(z, rowvar=False) + 1e-2 * np.eye(z.shape[1])  # ridge-regularised (rank-deficient statistics)
+        w, v = np.linalg.eigh(cov)
+        self._whiten = jnp.asarray((v / np.sqrt(w)) / sd[:, None], jnp.float32)  # d = |(s - mean) @ W|
+        self._stats_mean_j = jnp.asarray(self._stats_mean, jnp.float32)
+        self.train_stats_distance = np.linalg.norm((st - self._stats_mean) @ np.asarray(self._whiten, np.float64), axis=1)
 
     def _statistics(self, kx):
-        if not self.model.uses_statistics:
-            return jnp.zeros(kx.shape[:-2] + (len(STATISTICS),), jnp.float32)
         shape = jax.ShapeDtypeStruct(kx.shape[:-2] + (len(STATISTICS),), jnp.float32)
         return jax.pure_callback(_host_statistics, shape, jax.lax.stop_gradient(kx), vmap_method="expand_dims")
 
-    def predict_latent(self, z):
+    def _grains(self, kx):
+        shape = jax.ShapeDtypeStruct(kx.shape, jnp.float32)
+        g = jax.pure_callback(_host_grains, shape, jax.lax.stop_gradient(kx), vmap_method="expand_dims")
+        return kx + jax.lax.stop_gradient(g - kx)  # straight through
+
+    def predict_latent_full(self, z):
         z = jnp.asarray(z, jnp.float32)
-        kx = self.vae.decoder(z)
+        kx = self._grains(self.vae.decoder(z))
         mean, _ = self.vae.encoder(kx)
-        return self.model(mean, self._statistics(kx))
+        stats = self._statistics(kx)
+        m, spread = self.model(mean, stats)
+        dist = jnp.linalg.norm((stats - self._stats_mean_j) @ self._whiten)
+        return m, spread, dist
+
+    def predict_latent(self, z):
+        m, spread, _ = self.predict_latent_full(z)
+        return m, spread
 
     def predict_latent_batch(self, codes):
         codes = jnp.asarray(np.asarray(codes, np.float32))
@@ -80,17 +122,24 @@ class LatentSurrogate:
     def decode(self, codes):
         return np.asarray(self._decode_batch(self.vae, jnp.asarray(np.asarray(codes, np.float32))))
 
+    def structure(self, codes):
+        return grains_from_map(np.clip(self.decode(codes), -1.0, 1.0))[0].astype(np.float32)
+
+
+def _labeled_path():
+    """The shipped labeled set (package data)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1] / "data" / "shipped" / "hysteresis_labeled_64x64.nc"
+
 
 def _training_structures():
     """kx of the shipped labeled structures outside the fixed test split."""
-    from pathlib import Path
-
     import xarray as xr
 
     from ..data.hysteresis import is_test
 
-    labeled = Path(__file__).resolve().parents[1] / "data" / "shipped" / "hysteresis_labeled_64x64.nc"
-    with xr.open_dataset(labeled, engine="h5netcdf") as ds:
+    with xr.open_dataset(_labeled_path(), engine="h5netcdf") as ds:
         keep = ~is_test(ds["sample"].values)
         return ds["kx"].values[keep]
 

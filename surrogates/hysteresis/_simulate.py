@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["easy_axes_from_kx", "kx_systems", "simulate_anchors"]
+__all__ = ["easy_axes_from_kx", "grains_from_map", "kx_systems", "simulate_anchors"]
 
 
 def _check_kx(kx, name="kx") -> np.ndarray:
@@ -53,6 +53,99 @@ def easy_axes_from_kx(kx) -> np.ndarray:
     """
     k = _check_kx(kx)
     return np.stack([k, np.sqrt(1.0 - k**2), np.zeros_like(k)], axis=-1)
+
+
+def _merge_small(labels, min_area):
+    """Relabel components smaller than `min_area` into the neighbour they share most cell edges with.
+
+    Rounds until none is left: in each round every small component, smallest first, joins
+    its neighbour of most shared edges (ties: the larger neighbour), unless that neighbour
+    or the component itself already merged in this round.
+    """
+    shape = labels.shape
+    _, labels = np.unique(labels, return_inverse=True)
+    labels = labels.reshape(shape)
+    for _ in range(256):
+        n = int(labels.max()) + 1
+        area = np.bincount(labels.ravel(), minlength=n)
+        small = area < min_area
+        if n == 1 or not small.any():
+            break
+        a = np.concatenate([labels[1:, :].ravel(), labels[:-1, :].ravel(), labels[:, 1:].ravel(), labels[:, :-1].ravel()])
+        b = np.concatenate([labels[:-1, :].ravel(), labels[1:, :].ravel(), labels[:, :-1].ravel(), labels[:, 1:].ravel()])
+        keep = (a != b) & small[a]
+        pairs, counts = np.unique(a[keep] * n + b[keep], return_counts=True)
+        src, dst = pairs // n, pairs % n
+        # best neighbour per source: most shared edges, then the larger neighbour, then the lower label
+        order = np.lexsort((dst, -area[dst], -counts, src))
+        src, dst = src[order], dst[order]
+        first = np.ones(src.size, bool)
+        first[1:] = src[1:] != src[:-1]
+        src, dst = src[first], dst[first]
+        target = np.arange(n)
+        taken = np.zeros(n, bool)
+        for r, t in zip(src[np.argsort(area[src], kind="stable")], dst[np.argsort(area[src], kind="stable")]):
+            if not (taken[r] or taken[t]):
+                target[r] = t
+                taken[r] = taken[t] = True
+        labels = target[labels]
+        _, labels = np.unique(labels, return_inverse=True)
+        labels = labels.reshape(shape)
+    return labels
+
+
+def grains_from_map(kx, *, step_deg: float = 10.0, min_area: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """A piecewise-constant grain structure from a continuous easy-axis map (a decoded design).
+
+    The decoder returns a smooth map of `kx`; the training structures are grains of constant
+    easy axis. This projection makes a decoded map a grain structure like the data's:
+
+    1. the axis angle `psi = asin(kx)` is rounded to multiples of `step_deg` degrees;
+    2. the 4-connected regions of equal rounded angle are the grains;
+    3. grains of fewer than `min_area` cells join the neighbour they share the most cell
+       edges with (repeatedly, smallest first);
+    4. every grain gets the mean of the decoded `psi` over its cells: `kx = sin(mean psi)`.
+
+    A map that is already piecewise constant on grains of at least `min_area` cells, with
+    neighbouring grains at least `step_deg` apart, comes back unchanged up to that rounding.
+    The result is what the solver simulates (`simulate_anchors`) and what the anchor model
+    reads for a design, so prediction and verification concern the same structure.
+
+    **Arguments:**
+
+    - `kx`: `(nx, ny)` or `(n, nx, ny)` in [-1, 1].
+    - `step_deg`: angle quantum in degrees (> 0, <= 90).
+    - `min_area`: smallest grain in cells (>= 1).
+
+    **Returns:** `(kx_grains, grain_id)`: float64 `(n, nx, ny)` and int64 `(n, nx, ny)`.
+
+    ```python
+    >>> k = np.zeros((8, 8)); k[:, 4:] = 0.5
+    >>> g, ids = grains_from_map(k + 0.01)
+    >>> sorted(set(np.round(g[0].ravel(), 6).tolist())) == [round(np.sin(np.arcsin(0.01)), 6), 0.51], int(ids.max())
+    (True, 1)
+
+    ```
+    """
+    k = _check_kx(kx)
+    if not (np.isfinite(step_deg) and 0 < step_deg <= 90):
+        raise ValueError(f"step_deg must be in (0, 90], got {step_deg!r}")
+    if isinstance(min_area, bool) or int(min_area) != min_area or min_area < 1:
+        raise ValueError(f"min_area must be an int >= 1, got {min_area!r}")
+    from ._baseline import _grains
+
+    psi = np.arcsin(k)
+    q = np.round(psi / np.radians(step_deg))
+    out_k = np.empty_like(k)
+    out_id = np.empty(k.shape, np.int64)
+    for i in range(k.shape[0]):
+        labels = _grains(q[i], None, 0.5)
+        labels = _merge_small(labels, int(min_area))
+        n = labels.max() + 1
+        mean = np.bincount(labels.ravel(), weights=psi[i].ravel(), minlength=n) / np.bincount(labels.ravel(), minlength=n)
+        out_k[i] = np.sin(mean)[labels]
+        out_id[i] = labels
+    return out_k, out_id
 
 
 def kx_systems(kx, *, cell=(2e-9, 2e-9, 36000e-9)) -> list:

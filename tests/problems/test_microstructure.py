@@ -10,12 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from invdesign.optimize import genetic_search, gradient_search
+from invdesign.optimize import genetic_search
 from invdesign_problems import microstructure as ms
+from invdesign_surrogates.hysteresis import grains_from_map
 
 
 class LinearSurrogate:
-    """Anchors linear in z, spread growing with |z|, decoder = a fixed smooth map of z."""
+    """Anchors linear in z, spread growing with |z|, decoder = a fixed smooth map of z,
+    statistics distance = 2 |z| (so its training quantile is the prior's radius)."""
 
     latent = 3
     grid = 12
@@ -27,11 +29,16 @@ class LinearSurrogate:
         self.W = rng.normal(scale=0.05, size=(6, self.latent))
         x = np.linspace(-1, 1, self.grid)
         self.modes = np.stack([np.outer(np.sin(np.pi * (k + 1) * x), np.cos(np.pi * x / 2)) for k in range(self.latent)])
+        self.train_stats_distance = 2.0 * np.linalg.norm(self.train_codes, axis=1)
 
     def predict_latent(self, z):
         mean = jnp.asarray(self.base) + jnp.asarray(self.W) @ z
         spread = 0.01 * (1.0 + 0.1 * jnp.sum(z**2)) * jnp.ones(6)
         return mean, spread
+
+    def predict_latent_full(self, z):
+        mean, spread = self.predict_latent(z)
+        return mean, spread, 2.0 * jnp.sqrt(jnp.sum(z**2))
 
     def predict_latent_batch(self, codes):
         codes = np.asarray(codes)
@@ -41,6 +48,9 @@ class LinearSurrogate:
 
     def decode(self, codes):
         return np.tanh(np.einsum("nk,kxy->nxy", np.asarray(codes, float), self.modes))
+
+    def structure(self, codes):
+        return grains_from_map(self.decode(codes))[0]
 
 
 @pytest.fixture(scope="module")
@@ -58,31 +68,46 @@ def test_constraints_keep_codes_in_distribution(surrogate):
     # the target is the weighted coercivity, remanence and knee field of the surrogate
     mean, _ = surrogate.predict_latent(jnp.zeros(3))
     assert float(zero["target"]) == pytest.approx(float(-mean[5] + 0.5 * mean[1] - 0.5 * mean[2]))
+    assert float(zero["stats_excess"]) == pytest.approx(-1.0)
     far = problem.evaluate({f"z{i:02d}": 3.9 for i in range(3)})
-    assert float(far["prior_excess"]) > 0 and float(far["spread_excess"]) > 0
+    assert float(far["prior_excess"]) > 0 and float(far["spread_excess"]) > 0 and float(far["stats_excess"]) > 0
+    r99 = np.quantile(2.0 * np.linalg.norm(surrogate.train_codes, axis=1), 0.99)
+    assert float(far["stats_excess"]) == pytest.approx(2.0 * np.sqrt(3 * 3.9**2) / r99 - 1.0)
     with pytest.raises(ValueError, match="weights"):
         ms.weighted_problem(surrogate, weights=(1.0, -1.0, 0.0))
     with pytest.raises(ValueError, match="prior_quantile"):
         ms.pareto_problem(surrogate, prior_quantile=0.0)
 
 
-def test_gradient_design_sits_on_the_prior_bound(surrogate):
-    # a linear target over a ball: the optimum is on the boundary along the target gradient
+def test_smoothed_gradient_design_sits_on_the_prior_bound(surrogate):
+    # a linear target over a ball: the optimum is on the boundary along the target gradient;
+    # the smoothed target's optimum lies a little inside (perturbations of scale sigma that
+    # cross the boundary pay the penalty)
     problem = ms.weighted_problem(surrogate, weights=(1.0, 0.0, 0.0), spread_factor=100.0)
-    ds = gradient_search(problem, method="lbfgs", max_iter=200, outer_iters=10, progress=False)
+    ds = ms.smoothed_gradient_search(problem, iterations=300, samples=8, sigma=0.1, learning_rate=0.1,
+                                     penalty=1.0, progress=False)
+    assert ds.sizes["iteration"] == 300 and ds.attrs["algorithm"] == "smoothed-gradient-adam"
     z = np.array([float(ds[f"z{i:02d}"][-1]) for i in range(3)])
     g = -surrogate.W[5]  # gradient of the coercivity -Hc
     r = np.sqrt(2 * json.loads(problem.options)["max_nll"])
-    np.testing.assert_allclose(z, r * g / np.linalg.norm(g), atol=0.03 * r)
+    assert z @ g / (np.linalg.norm(z) * np.linalg.norm(g)) > 0.99
+    assert 0.9 * r < np.linalg.norm(z) < 1.02 * r
+    assert float(ds["target"][-1]) > float(ds["target"][0]) + 0.5 * r * np.linalg.norm(g)
     out = ms.decoded_structures(ds, surrogate)
     assert out["kx"].dims == ("design", "x", "y") and out["kx"].shape == (1, 12, 12)
-    np.testing.assert_allclose(out["kx"].values[0], surrogate.decode(z[None])[0], atol=1e-6)
+    np.testing.assert_allclose(out["kx_decoded"].values[0], surrogate.decode(z[None])[0], atol=1e-6)
+    np.testing.assert_allclose(out["kx"].values[0], grains_from_map(surrogate.decode(z[None]))[0][0], atol=1e-6)
+    with pytest.raises(ValueError, match="sigma"):
+        ms.smoothed_gradient_search(problem, sigma=0.0)
+    with pytest.raises(ValueError, match="one objective"):
+        ms.smoothed_gradient_search(ms.pareto_problem(surrogate))
 
 
 def test_pareto_designs_are_feasible_and_decoded(surrogate, tmp_path):
     problem = ms.pareto_problem(surrogate)
     ds = genetic_search(problem, pop_size=24, n_gen=5, seed=1, progress=False)
     assert np.all(ds["prior_excess"].values <= 1e-9) and np.all(ds["spread_excess"].values <= 1e-9)
+    assert np.all(ds["stats_excess"].values <= 1e-9)
     ds = ms.decoded_structures(ds, surrogate)
     assert ds["kx"].dims == ("solution", "x", "y")
     assert np.all(np.abs(ds["kx"].values) <= 1)
