@@ -12,7 +12,9 @@ With the shipped weights (or a training run's folder, `--weights`) and the label
    curve; three of them (a = 0.2, 0.5, 0.8) are re-simulated with the solver.
 4. Round trip: for test structures, the stored anchors (solver, real structure) against the
    solver on the same kx read with the ky >= 0 rule (what the kx input loses), the solver on
-   decode(encode(kx)) (what the autoencoder loses), and the prediction.
+   grains_from_map(decode(encode(kx))) (what the autoencoder and the grain projection
+   lose), and the prediction. Decoded maps are always projected onto grains before they
+   are predicted or simulated, as a design is (`grains_from_map`).
 
 Writes studies/figures/hysteresis_surrogate_*.png and hysteresis_surrogate.nc, and prints
 the numbers.
@@ -23,6 +25,7 @@ the numbers.
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 import matplotlib
@@ -36,7 +39,15 @@ import invdesign  # noqa: E402,F401
 from invdesign.plot import savefig  # noqa: E402
 from invdesign_problems.microstructure import anchor_curve  # noqa: E402
 from invdesign_surrogates.data.hysteresis import is_test  # noqa: E402
-from invdesign_surrogates.hysteresis import decode, encode, fit_baseline, image_statistics, predict, simulate_anchors  # noqa: E402
+from invdesign_surrogates.hysteresis import (  # noqa: E402
+    decode,
+    encode,
+    fit_baseline,
+    grains_from_map,
+    image_statistics,
+    predict,
+    simulate_anchors,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELED = ROOT / "surrogates" / "data" / "shipped" / "hysteresis_labeled_64x64.nc"
@@ -78,17 +89,23 @@ def fig5(y, pred, base, out):
     savefig(fig, out)
 
 
+def grains(maps):
+    """The grain structure of decoded maps (what a design stands for; see grains_from_map)."""
+    return grains_from_map(np.clip(maps, -1.0, 1.0))[0]
+
+
 def fig6(kx, y, pred, out, n=4):
-    fig, axes = plt.subplots(n, 3, figsize=(8, 2.4 * n))
+    fig, axes = plt.subplots(n, 4, figsize=(10, 2.4 * n))
     rec = decode(encode(kx[:n]))
     for i in range(n):
         show(axes[i, 0], kx[i], "structure")
         show(axes[i, 1], rec[i], "decoded")
-        curve(axes[i, 2], y[i], "s-", "computed")
-        curve(axes[i, 2], pred[i], "o--", "predicted")
-        axes[i, 2].set_xlabel("H / H_A", fontsize=8)
-        axes[i, 2].set_ylabel("M / Ms", fontsize=8)
-        axes[i, 2].legend(fontsize=7)
+        show(axes[i, 2], grains(rec[i]), "decoded, grains")
+        curve(axes[i, 3], y[i], "s-", "computed")
+        curve(axes[i, 3], pred[i], "o--", "predicted")
+        axes[i, 3].set_xlabel("H / H_A", fontsize=8)
+        axes[i, 3].set_ylabel("M / Ms", fontsize=8)
+        axes[i, 3].legend(fontsize=7)
     fig.suptitle("test structures (paper Fig. 6)", fontsize=10)
     fig.tight_layout()
     savefig(fig, out)
@@ -97,7 +114,7 @@ def fig6(kx, y, pred, out, n=4):
 def morph(kx_a, kx_b, title, out, alphas=(0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0), verify=(0.2, 0.5, 0.8)):
     za, zb = encode(np.stack([kx_a, kx_b]))
     z = np.stack([(1 - a) * za + a * zb for a in alphas]).astype(np.float32)
-    maps = decode(z)
+    maps = grains(decode(z))
     pred, spread = predict(maps, return_spread=True)
     idx = [alphas.index(a) for a in verify]
     computed = simulate_anchors(maps[idx])
@@ -118,14 +135,15 @@ def morph(kx_a, kx_b, title, out, alphas=(0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0), ve
 
 
 def main(argv=None):
+    global predict, encode, decode
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--labeled", default=str(LABELED))
     p.add_argument("--weights", default=None, help="a training run's folder (default: shipped weights)")
     p.add_argument("--roundtrip", type=int, default=8, help="test structures re-simulated in the round trip")
     p.add_argument("--out", default=str(ROOT / "studies" / "figures"))
     a = p.parse_args(argv)
-    if a.weights is not None:
-        raise SystemExit("--weights: the figures use the shipped weights; ship a run first")
+    if a.weights is not None:  # a training run's folder instead of the shipped weights
+        predict, encode, decode = (functools.partial(f, weights=a.weights) for f in (predict, encode, decode))
     out = Path(a.out)
     ds = xr.open_dataset(a.labeled, engine="h5netcdf").load()
     ok = ds["complete"].values == 1
@@ -134,8 +152,8 @@ def main(argv=None):
     y = paper_units(ds)
     kx = ds["kx"].values
     pred = predict(kx[test])
-    stats_train, _ = image_statistics(kx[train], ds["grain_id"].values[train])
-    stats_test, _ = image_statistics(kx[test], ds["grain_id"].values[test])
+    stats_train, _ = image_statistics(kx[train])  # from kx alone, as the surrogate sees a structure
+    stats_test, _ = image_statistics(kx[test])
     base = fit_baseline(stats_train, y[train]).predict(stats_test)
     mae = np.mean(np.abs(pred - y[test]), axis=0)
     mae_base = np.mean(np.abs(base - y[test]), axis=0)
@@ -163,9 +181,9 @@ def main(argv=None):
     # round trip on the first test structures
     idx = np.flatnonzero(test)[: a.roundtrip]
     rule = simulate_anchors(kx[idx])
-    rec = simulate_anchors(decode(encode(kx[idx])))
+    rec = simulate_anchors(grains(decode(encode(kx[idx]))))
     pr = predict(kx[idx])
-    rows = {"ky>=0 rule": rule, "decode(encode)": rec, "prediction": pr}
+    rows = {"ky>=0 rule": rule, "grains(decode(encode))": rec, "prediction": pr}
     print(f"\nround trip on {len(idx)} test structures: MAE against the stored anchors (Ms, H_A)")
     for name, v in rows.items():
         print(f"  {name:16s} " + " ".join(f"{n} {m:.4f}" for n, m in zip(ANCHORS, np.mean(np.abs(v - y[idx]), axis=0))))

@@ -21,9 +21,15 @@ gradient driver therefore ascends the Gaussian-smoothed objective with sampled
 differences (`problems/microstructure.py`); the genetic search needs no gradients.
 
 `stats_distance(z)` is the Mahalanobis distance of the structure's image statistics from
-those of the training structures (mean and regularised covariance): a design whose
-statistics are far from every training structure's asks the ridge and the networks to
-extrapolate, so the design problems bound it.
+those of the grain structures the decoder gives for the training codes (mean and
+regularised covariance; the first `reference` training structures): a design whose
+statistics are far from those asks the decoder, the ridge and the networks to
+extrapolate, so the design problems bound it. The reference is the decoder's own output
+for in-distribution codes, not the training structures themselves: with a blurry decoder
+the projected structures differ systematically from Voronoi grains (fewer large jumps
+across boundaries), and no design could be near the data's statistics.
+`real_stats_distance` records how far the real training structures lie from that
+reference; the solver re-check of a design measures what the difference costs.
 """
 
 from __future__ import annotations
@@ -61,6 +67,11 @@ class LatentSurrogate:
 
     - `latent`: latent size; `grid`: cells per side.
     - `train_codes`: latent means of the labeled training structures (never the test split).
+    - `reference_codes`: the first `reference` of them; `train_stats_distance`: the
+      statistics distances of their grain structures (`structure(reference_codes)`), the
+      in-distribution reference of `stats_distance`; `real_stats_distance`: those of the
+      real training structures themselves, from the same reference (how far the decoder's
+      structures are from the data's).
     - `predict_latent(z)`: `(mean, spread)` of the six anchors (Ms, H_A; fields signed) of
       the structure `structure(z)`, traceable.
     - `predict_latent_full(z)`: `(mean, spread, stats_distance)`, traceable.
@@ -69,7 +80,7 @@ class LatentSurrogate:
     - `structure(codes)`: the designs' grain structures `(n, grid, grid)` (see the module notes).
     """
 
-    def __init__(self, vae, model, train_kx):
+    def __init__(self, vae, model, train_kx, reference: int = 256):
         from ._vae import _decode, _encode
 
         self.vae, self.model = vae, model
@@ -81,7 +92,12 @@ class LatentSurrogate:
             raise ValueError(f"train_kx must have shape (n, {self.grid}, {self.grid}), got {train_kx.shape}")
         mean, _ = _encode(vae, jnp.asarray(train_kx))
         self.train_codes = np.asarray(mean, dtype=np.float64)
-        st = np.asarray(_host_statistics(train_kx), np.float64)
+        # the statistics reference: the grain structures the decoder gives for (the first
+        # `reference` of) the training codes, i.e. what an in-distribution design looks like
+        ref_codes = self.train_codes[: int(reference)].astype(np.float32)
+        self.reference_codes = ref_codes.astype(np.float64)
+        ref = grains_from_map(np.clip(np.asarray(_decode(vae, jnp.asarray(ref_codes)), np.float64), -1.0, 1.0))[0]
+        st = np.asarray(_host_statistics(ref), np.float64)
         self._stats_mean = st.mean(0)
         sd = st.std(0)
         sd = np.where(sd > 0, sd, 1.0)
@@ -91,6 +107,9 @@ class LatentSurrogate:
         self._whiten = jnp.asarray((v / np.sqrt(w)) / sd[:, None], jnp.float32)  # d = |(s - mean) @ W|
         self._stats_mean_j = jnp.asarray(self._stats_mean, jnp.float32)
         self.train_stats_distance = np.linalg.norm((st - self._stats_mean) @ np.asarray(self._whiten, np.float64), axis=1)
+        real = np.asarray(_host_statistics(train_kx[: int(reference)]), np.float64)
+        #: distances of the real training structures (not their reconstructions) from the reference
+        self.real_stats_distance = np.linalg.norm((real - self._stats_mean) @ np.asarray(self._whiten, np.float64), axis=1)
 
     def _statistics(self, kx):
         shape = jax.ShapeDtypeStruct(kx.shape[:-2] + (len(STATISTICS),), jnp.float32)

@@ -9,6 +9,7 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xarray as xr
 
 from invdesign.optimize import genetic_search
 from invdesign_problems import microstructure as ms
@@ -119,3 +120,28 @@ def test_anchor_curve_points():
     h, m = ms.anchor_curve([0.95, 0.7, -0.2, -0.25, -0.28, -0.3])
     np.testing.assert_allclose(h, [1.0, 0.0, -0.2, -0.25, -0.28, -0.3])
     np.testing.assert_allclose(m, [0.95, 0.7, 0.63, 0.56, 0.49, 0.0])
+
+
+def test_cli_runs_on_the_shipped_weights(tmp_path, capsys):
+    # `invdesign run microstructure` on the shipped surrogate: designs with their grain
+    # structures and a picture (the solver re-check is behind --verify and not run here)
+    from invdesign import cli
+    from invdesign.optimize import available_problems
+    from invdesign_surrogates.hysteresis._shipped import SHIPPED
+
+    if not all((SHIPPED / n).exists() for n in ("vae.eqx", "anchors.eqx", "test_slice.nc")):
+        pytest.skip("hysteresis surrogate weights are not shipped")
+    assert "microstructure" in available_problems()
+    out = tmp_path / "run"
+    assert cli.main(["run", "microstructure", "--quick", "--out", str(out), "--no-progress"]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    nc = [f for f in files if f.endswith(".nc")]
+    assert nc and any(f.endswith(".png") for f in files)
+    ds = xr.open_dataset(out / nc[0], engine="h5netcdf").load()
+    assert ds["kx"].dims[1:] == ("x", "y") and ds["kx"].shape[1:] == (64, 64)
+    assert np.all(np.abs(ds["kx"].values) <= 1)
+    for name in ("Hc", "Mr", "spread_Hc", "stats_distance"):
+        assert name in ds
+    assert np.all(ds["prior_excess"].values <= 1e-9) and np.all(ds["stats_excess"].values <= 1e-9)
+    assert cli.main(["run", "microstructure", "--verify", "-1"]) == 2
+    assert "--verify" in capsys.readouterr().err

@@ -36,9 +36,11 @@ def test_a_design_is_predicted_as_its_grain_structure(surrogate):
     np.testing.assert_allclose(mean, want_mean, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(spread, want_spread, rtol=1e-4, atol=1e-6)
     assert surrogate.train_codes.shape == (6, 4)
-    # the statistics distance: Mahalanobis distance from the training structures' statistics
+    # the statistics distance: Mahalanobis distance from the statistics of the grain
+    # structures the decoder gives for the training codes
     stats, _ = image_statistics(kx.astype(np.float64))
-    train_stats, _ = image_statistics(np.asarray(surrogate_train(), np.float64))
+    ref = surrogate.structure(surrogate.train_codes)
+    train_stats, _ = image_statistics(np.asarray(ref, np.float64))
     d = np.array([float(surrogate.predict_latent_full(jnp.asarray(zi))[2]) for zi in z])
     mu, sd = train_stats.mean(0), np.where(train_stats.std(0) > 0, train_stats.std(0), 1.0)
     cov = np.cov((train_stats - mu) / sd, rowvar=False) + 1e-2 * np.eye(stats.shape[1])
