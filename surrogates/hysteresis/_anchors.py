@@ -157,6 +157,11 @@ class AnchorModel(eqx.Module):
         }
 
     @property
+    def uses_latent(self) -> bool:
+        """Whether the model reads the latent code (every feature set but `"stats_residual"`)."""
+        return self.feature_set != "stats_residual"
+
+    @property
     def uses_statistics(self) -> bool:
         """Whether the model reads the image statistics (every feature set but `"latent"`)."""
         return self.feature_set != "latent"
@@ -209,16 +214,22 @@ def linear_from_baseline(baseline: Baseline) -> dict:
     }
 
 
-def anchor_features(vae: VAE, kx, *, statistics: bool = True, batch_size: int = 256, name: str = "kx"):
+def anchor_features(vae: VAE, kx, *, statistics: bool = True, latent: bool = True, batch_size: int = 256,
+                    name: str = "kx"):
     """Latent means `(n, latent)` and image statistics `(n, n_stats)` (float32) of structures `kx` `(n, grid, grid)`.
 
-    With `statistics=False` the statistics are zeros (not computed). Raises ValueError
-    naming `name` for a wrong shape, NaN or values outside [-1, 1].
+    With `statistics=False` the statistics are zeros (not computed), with `latent=False`
+    the latent means. Raises ValueError naming `name` for a wrong shape, NaN or values
+    outside [-1, 1].
     """
+    want_latent = latent
     arr = _check_kx(vae, kx, name)
     if arr.ndim != 3:
         raise ValueError(f"{name} must have shape (n, {vae.grid}, {vae.grid}), got {tuple(arr.shape)}")
-    latent, _ = predict_batched(vae.encoder, arr, batch_size=batch_size)
+    if want_latent:
+        latent, _ = predict_batched(vae.encoder, arr, batch_size=batch_size)
+    else:
+        latent = np.zeros((arr.shape[0], vae.latent), np.float32)
     if statistics:
         stats = image_statistics(np.asarray(arr, dtype=np.float64))[0].astype(np.float32)
     else:
@@ -228,6 +239,7 @@ def anchor_features(vae: VAE, kx, *, statistics: bool = True, batch_size: int = 
 
 def predict_anchors(vae: VAE, model: AnchorModel, kx, *, batch_size: int = 256, name: str = "kx"):
     """`(mean, spread)` of the anchors of structures `kx` `(n, grid, grid)`, each `(n, 6)` float32 numpy."""
-    latent, stats = anchor_features(vae, kx, statistics=model.uses_statistics, batch_size=batch_size, name=name)
+    latent, stats = anchor_features(vae, kx, statistics=model.uses_statistics, latent=model.uses_latent,
+                                    batch_size=batch_size, name=name)
     mean, spread = predict_batched(model.batch, (latent, stats), batch_size=batch_size, vmap=False)
     return np.asarray(mean), np.asarray(spread)

@@ -64,6 +64,25 @@ def _grains(kx, grain_id, tol):
     return labels.reshape(nx, ny)
 
 
+def _batch_grain_sizes(arr, tol):
+    """(count, mean area, area std / mean) of the grains (4-connected regions of equal kx) of every map."""
+    n, nx, ny = arr.shape
+    idx = np.arange(n * nx * ny).reshape(n, nx, ny)
+    same_x = np.abs(arr[:, 1:, :] - arr[:, :-1, :]) <= tol
+    same_y = np.abs(arr[:, :, 1:] - arr[:, :, :-1]) <= tol
+    rows = np.concatenate([idx[:, 1:, :][same_x], idx[:, :, 1:][same_y]])
+    cols = np.concatenate([idx[:, :-1, :][same_x], idx[:, :, :-1][same_y]])
+    graph = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(idx.size, idx.size))
+    n_comp, labels = connected_components(graph, directed=False)
+    areas = np.bincount(labels, minlength=n_comp).astype(float)
+    owner = np.empty(n_comp, np.int64)
+    owner[labels] = np.repeat(np.arange(n), nx * ny)
+    count = np.bincount(owner, minlength=n).astype(float)
+    mean = np.bincount(owner, weights=areas, minlength=n) / count
+    var = np.bincount(owner, weights=areas**2, minlength=n) / count - mean**2
+    return count, mean, np.sqrt(np.maximum(var, 0.0)) / mean
+
+
 def image_statistics(kx, grain_id=None, *, tol: float = 1e-6) -> tuple[np.ndarray, tuple[str, ...]]:
     """Hand-made statistics of easy-axis maps, one row per structure.
 
@@ -141,8 +160,10 @@ def image_statistics(kx, grain_id=None, *, tol: float = 1e-6) -> tuple[np.ndarra
 
     # grains: count, areas, sizes
     n_grains, mean_area, cv_area = np.empty(n), np.empty(n), np.empty(n)
-    for i in range(n):
-        labels = _grains(arr[i], None if gid is None else gid[i], tol)
+    if gid is None:  # one connected-components call for the whole batch (components never cross maps)
+        n_grains[:], mean_area[:], cv_area[:] = _batch_grain_sizes(arr, tol)
+    for i in range(n if gid is not None else 0):
+        labels = _grains(arr[i], gid[i], tol)
         areas = np.bincount(labels.ravel())
         areas = areas[areas > 0]
         n_grains[i] = areas.size
