@@ -1,7 +1,10 @@
 """Input validation that names the offending argument.
 
 Checks run only on concrete values: inside `jit`/`grad` traces the arrays are abstract and
-the checks are skipped (validate at the boundary, where users call with numbers).
+the checks are skipped (validate at the boundary, where users call with numbers). The one
+exception is `traced_error_if`, which the field functions (`invdesign.fields`) use to keep
+their few cheap checks (loop radius > 0, finite currents, a nonzero normal) under `jit`:
+there `equinox.error_if` raises at run time with the same message.
 """
 
 from __future__ import annotations
@@ -15,15 +18,60 @@ def is_concrete(*values) -> bool:
     return not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))
 
 
-def _arr(value):
-    return np.asarray(value, dtype=float)
+def _arr(value, name: str = "value"):
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real number or an array of them, got {value!r}")
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a real number or an array of them, got {value!r} ({e})") from None
+
+
+def as_float(name: str, value):
+    """`value` as a float64 JAX array; TypeError naming `name` if it is not numeric."""
+    import jax.numpy as jnp
+
+    if isinstance(value, jax.core.Tracer):
+        return jnp.asarray(value, dtype=float)
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real number or an array of them, got {value!r}")
+    try:
+        return jnp.asarray(value, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a real number or an array of them, got {value!r} ({e})") from None
+
+
+def check_int(name: str, value, minimum: int | None = None) -> int:
+    """`value` as a Python int: TypeError unless an integer (bools and 2.5 refused), ValueError below `minimum`."""
+    import numbers
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def traced_error_if(x, pred, message: str):
+    """`equinox.error_if(x, pred, message)` when `pred` is traced (under `jit`), else `x` unchanged.
+
+    For concrete inputs the eager checks above have already raised; this keeps the same check
+    alive inside a compiled function (a run-time error naming the argument instead of a
+    silently wrong result).
+    """
+    if is_concrete(pred):
+        return x
+    import equinox as eqx
+
+    return eqx.error_if(x, pred, message)
 
 
 def check_finite(name: str, value) -> None:
     """Raise ValueError if `value` has NaN or inf entries."""
     if not is_concrete(value):
         return
-    a = _arr(value)
+    a = _arr(value, name)
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be finite, got {a if a.size < 8 else 'an array with NaN/inf entries'}")
 
@@ -33,7 +81,7 @@ def check_positive(name: str, value) -> None:
     if not is_concrete(value):
         return
     check_finite(name, value)
-    a = _arr(value)
+    a = _arr(value, name)
     if np.any(a <= 0):
         raise ValueError(f"{name} must be > 0, got {a if a.size < 8 else a.min()} (allowed range: (0, inf))")
 
@@ -51,7 +99,7 @@ def check_nonzero_vectors(name: str, value) -> None:
     check_vectors(name, value)
     if not is_concrete(value):
         return
-    if np.any(np.linalg.norm(_arr(value), axis=-1) == 0):
+    if np.any(np.linalg.norm(_arr(value, name), axis=-1) == 0):
         raise ValueError(f"{name} must be nonzero vectors (a direction), got a zero vector")
 
 

@@ -28,7 +28,8 @@ so derivatives of any order (``grad(grad(...))``, ``hessian``) go through the sa
 
 As ``m -> 1`` K diverges like ``log(16 / (1 - m)) / 2``; the complementary parameter can be
 passed explicitly (``mc = 1 - m``) where it is known more accurately than ``1 - m`` (the loop
-field near its wire does this). ``m > 1`` gives NaN (as in scipy): it is outside the domain.
+field near its wire does this). ``m > 1`` and NaN give NaN (as in scipy): outside the domain;
+``m = -inf`` gives the limits ``K = 0``, ``E = inf``, ``D = 0``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from fractions import Fraction
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from . import _validate
 
 __all__ = ["ellipk", "ellipe", "ellipd", "ellipked"]
 
@@ -124,6 +127,11 @@ def _ked_values(m, mc):
     small = jnp.abs(m) < _SMALL
     m_big = jnp.where(small, 1.0, m)
     d = jnp.where(small, _series(_SD, jnp.where(small, m, 0.0)), (k - e) / m_big)
+    # the limits m -> -inf (as in scipy): K -> 0, E -> inf, D = (K - E) / m -> 0
+    minf = m == -jnp.inf
+    k = jnp.where(minf, 0.0, k)
+    e = jnp.where(minf, jnp.inf, e)
+    d = jnp.where(minf, 0.0, d)
     nan = (m > 1.0) | jnp.isnan(m)
     k = jnp.where(nan, jnp.nan, k)
     e = jnp.where(nan, jnp.nan, e)
@@ -160,7 +168,9 @@ def ellipked(m, mc=None):
 
     - `m`: parameter ``m = k^2 < 1`` (array-like, float64).
     - `mc`: optional complementary parameter ``1 - m``; pass it when it is known more
-      accurately than ``1 - m`` can be computed (``m`` very close to 1).
+      accurately than ``1 - m`` can be computed (``m`` very close to 1). It must agree with
+      `m` (``m + mc = 1`` to within ``1e-9 max(1, |m|)``): ValueError naming `mc` otherwise
+      (checked on concrete values; under `jit` `mc` is trusted).
 
     **Returns:** a tuple ``(K, E, D)`` of arrays of the broadcast shape.
 
@@ -170,10 +180,38 @@ def ellipked(m, mc=None):
     (1.8540746773013719, 1.3506438810476755)
     ```
     """
-    m = jnp.asarray(m, dtype=jnp.result_type(float))
-    mc = 1.0 - m if mc is None else jnp.asarray(mc, dtype=m.dtype)
+    m = _validate.as_float("m", m)
+    if mc is None:
+        mc = 1.0 - m
+    else:
+        mc = _validate.as_float("mc", mc)
+        _check_complement(m, mc)
     m, mc = jnp.broadcast_arrays(m, mc)
     return _ked(m, mc)
+
+
+_MC_RTOL = 1e-9
+"""Relative tolerance on ``m + mc = 1`` (rounding only: mc is 1 - m known more accurately)."""
+
+
+def _check_complement(m, mc):
+    """ValueError naming `mc` if a concrete `mc` is not ``1 - m`` (beyond rounding)."""
+    if not _validate.is_concrete(m, mc):
+        return
+    a, b = np.asarray(m, dtype=float), np.asarray(mc, dtype=float)
+    try:
+        a, b = np.broadcast_arrays(a, b)
+    except ValueError:
+        raise ValueError(f"mc must broadcast with m: shapes {a.shape} and {b.shape}") from None
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = np.isfinite(a) & np.isfinite(b) & (np.abs(a + b - 1.0) > _MC_RTOL * np.maximum(1.0, np.abs(a)))
+        bad |= np.isnan(b) & ~np.isnan(a)
+    if np.any(bad):
+        i = np.flatnonzero(bad)[0]
+        raise ValueError(
+            f"mc must be the complementary parameter 1 - m (m + mc = 1 up to rounding), got m = {float(a.flat[i])!r} and "
+            f"mc = {float(b.flat[i])!r} (m + mc = {float(a.flat[i] + b.flat[i])!r})"
+        )
 
 
 def ellipk(m):

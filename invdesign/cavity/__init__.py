@@ -22,6 +22,17 @@ mm-scale magnets in cm-scale superconducting coaxial microwave resonators*):
   geometry, for design searches.
 
 SI units throughout: metres, tesla, joules, kilograms, hertz.
+
+Bad input: called with concrete values, `magnetic_energy` (every model), `total_energy`,
+`landscape`, `refine_minima`, `axis_height` and `mechanical_frequencies` raise ValueError
+naming the argument: `position` for a magnet that does not fit (inside a wall or the stub,
+below the floor or a plate, touching a surface), `direction` unless a finite nonzero
+3-vector, `tilt` unless finite, `response` unless finite and > 0, a reversed `z_lo`/`z_hi`
+bracket; TypeError naming `magnet` for anything but a magnet. Inside `jit`/`grad`/`vmap`
+traces these checks are skipped by design: the solvers evaluate trial points beyond a
+wall and reject them by `clearance`, so compiled code that needs the guarantee tests
+``clearance(...) >= 0`` itself (the loop-field checks underneath still run, see
+`invdesign.fields`).
 """
 
 from .._mechanics import signed_frequency as signed_frequency

@@ -16,7 +16,8 @@ import jax.numpy as jnp
 
 from .._types import Point3Like, Scalar, ScalarLike
 from ._magnets import Magnet, gravity_energy
-from ._model import CavityModel, check_position
+from .. import _validate as v
+from ._model import CavityModel, check_direction, check_magnet, check_position
 
 __all__ = ["total_energy"]
 
@@ -40,9 +41,14 @@ def total_energy(model: CavityModel, magnet: Magnet, position: Point3Like, direc
     - `response`: effective response factor multiplying the superconductor's response
       (1 = ideal; see `calibrate_response`).
 
-    Raises ValueError (when called with concrete values) if the magnet does not fit at
-    `position` (inside a wall, below the floor, touching a surface).
+    Raises ValueError (when called with concrete values) naming the argument: `position` if
+    the magnet does not fit there (inside a wall or the stub, below the floor, touching a
+    surface), `direction` unless a finite nonzero 3-vector, `tilt` unless finite, `response`
+    unless finite and > 0; TypeError naming `magnet` for anything but a magnet. Inside
+    `jit`/`grad` these checks are skipped (the package's solvers evaluate trial points and
+    reject them by `clearance`).
     """
+    check_pose_args(magnet, direction, tilt, response)
     check_position(model, magnet, position)
     return _with_gravity(model.magnetic_energy(magnet, position, direction), magnet, position, tilt, response)
 
@@ -81,6 +87,19 @@ def _relaxed_total(model, magnet, x, tilt, response):
 
 
 _relaxed_hess = eqx.filter_jit(jax.hessian(_relaxed_total, argnums=2))
+
+
+def check_pose_args(magnet, direction, tilt, response, response_name: str = "response") -> None:
+    """Eager checks shared by the energy, landscape and frequency functions.
+
+    TypeError naming `magnet` unless a magnet; ValueError naming `direction` unless finite
+    nonzero 3-vectors, `tilt` unless finite, `response` (or `response_name`) unless finite
+    and > 0. Traced values pass unchecked.
+    """
+    check_magnet(magnet)
+    check_direction(direction)
+    v.check_finite("tilt", v.as_float("tilt", tilt))
+    v.check_positive(response_name, v.as_float(response_name, response))
 
 
 def _args(direction, tilt, response):

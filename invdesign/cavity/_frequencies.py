@@ -15,7 +15,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._mechanics import signed_frequency
 from .._types import Point3Like, Scalar, ScalarLike
-from ._energy import _args, _relaxed_hess, _total_hess
+from ._energy import _args, _relaxed_hess, _total_hess, check_pose_args
 from ._magnets import Magnet
 from ._model import CavityModel, check_position
 
@@ -68,8 +68,9 @@ def mechanical_frequencies(model: CavityModel, magnet: Magnet, position: Point3L
     (ascending; negative frequency = unstable direction), and ``f_r``, ``f_phi``, ``f_z``,
     the frequencies along the cylindrical directions of the cavity at `position`.
     """
+    check_pose_args(magnet, direction, tilt, response)
+    check_position(model, magnet, position)
     p = jnp.asarray(position, dtype=float)
-    check_position(model, magnet, p)
     d, t, r = _args(direction, tilt, response)
     if relax_orientation:
         h = np.asarray(_relaxed_hess(model, magnet, p, t, r))

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from .._types import BatchScalar, Scalar, Vec3Like
 from ..constants import G0, MU0
 from ._magnets import Magnet, _unit
-from ._model import CavityModel
+from ._model import CavityModel, _check_energy_call
 
 __all__ = ["ImageModel", "image_height"]
 
@@ -33,6 +33,7 @@ class ImageModel(CavityModel):
 
     def magnetic_energy(self, magnet: Magnet, position: Vec3Like, direction: Vec3Like,
                         normalize: bool = True) -> BatchScalar:
+        _check_energy_call(self, magnet, position, direction, normalize)
         m = jnp.asarray(direction, dtype=float)
         m = magnet.moment * (_unit(m) if normalize else m)
         h = jnp.asarray(position, dtype=float)[..., 2] - self.plane_height

@@ -22,7 +22,8 @@ from jaxtyping import ArrayLike, Float, Shaped
 
 from .._newton import newton_minimize
 from .._types import BatchScalarLike, Point3Like, ScalarLike, Vec3Like
-from ._energy import _args, _energies, _total_grad, _total_grad_batch, total_energy
+from .. import _validate as v
+from ._energy import _args, _energies, _total_grad, _total_grad_batch, check_pose_args, total_energy
 from ._magnets import Magnet, gravity_energy
 from ._model import CavityModel, check_position, clearance
 
@@ -65,10 +66,14 @@ def landscape(
     **Returns:** a Dataset with `energy`, `magnetic_energy`, `gravity_energy` (J, NaN where
     the magnet would overlap the superconductor) and `valid` on dims ``(z, y)``.
     """
-    y = np.asarray(y, dtype=float)
-    z = np.asarray(z, dtype=float)
+    check_pose_args(magnet, direction, tilt, response)
+    y = np.asarray(v.as_float("y", y))
+    z = np.asarray(v.as_float("z", z))
     if y.ndim != 1 or z.ndim != 1 or y.size == 0 or z.size == 0:
         raise ValueError(f"y and z must be non-empty 1-D grids, got shapes {y.shape} and {z.shape}")
+    v.check_finite("y", y)
+    v.check_finite("z", z)
+    v.check_finite("x", v.as_float("x", x))
     Z, Y = np.meshgrid(z, y, indexing="ij")
     pts = np.stack([np.full(Y.size, float(x)), Y.ravel(), Z.ravel()], axis=-1)
     ok = np.asarray(clearance(model, magnet, jnp.asarray(pts))) >= 0.0
@@ -173,7 +178,13 @@ def refine_minima(model: CavityModel, magnet: Magnet, starts: StartsLike, direct
 
     **Returns:** dict of arrays ``y``, ``z`` (m), ``energy`` (J), ``converged`` (bool).
     """
-    p = jnp.asarray(np.asarray(starts, dtype=float).reshape(-1, 2))
+    check_pose_args(magnet, directions, tilt, responses, response_name="responses")
+    starts = np.asarray(v.as_float("starts", starts))
+    if starts.size == 0 or starts.size % 2:
+        raise ValueError(f"starts must be points (y, z) of shape (P, 2), got shape {starts.shape}")
+    v.check_finite("starts", starts)
+    v.check_finite("x", v.as_float("x", x))
+    p = jnp.asarray(starts.reshape(-1, 2))
     n = p.shape[0]
     d = jnp.broadcast_to(jnp.asarray(directions, dtype=float), (n, 3))
     r = jnp.broadcast_to(jnp.asarray(responses, dtype=float), (n,))
@@ -224,8 +235,20 @@ def axis_height(model: CavityModel, magnet: Magnet, direction: Point3Like, z_lo:
 
     The stable equilibrium (``dU/dz`` changing from negative to positive) is bracketed by
     scanning `n_scan` points (one batched evaluation) and refined by Brent's method. Raises
-    ValueError if there is none.
+    ValueError if there is none, and naming the argument for a bracket with ``z_lo >= z_hi``,
+    a `z_lo` where the magnet does not fit, or a bad `direction`, `tilt` or `response`.
     """
+    check_pose_args(magnet, direction, tilt, response)
+    for name, val in (("z_lo", z_lo), ("z_hi", z_hi)):
+        v.check_finite(name, v.as_float(name, val))
+        if np.ndim(val) != 0:
+            raise ValueError(f"{name} must be a scalar height (m), got shape {np.shape(val)}")
+    if not float(z_lo) < float(z_hi):
+        raise ValueError(
+            f"z_lo must be below z_hi: the bracket [z_lo, z_hi] = [{float(z_lo):g}, {float(z_hi):g}] m is "
+            f"{'empty' if float(z_lo) == float(z_hi) else 'reversed'} (swap z_lo and z_hi)"
+        )
+    n_scan = v.check_int("n_scan", n_scan, 2)
     d, t, r = _args(direction, tilt, response)
     x0, y0 = (float(c) for c in xy)
 

@@ -146,7 +146,7 @@ class DiskMagnet(eqx.Module):
     - `radius`, `thickness`: dimensions (m), > 0.
     - `mass`: kg, > 0.
     - `remanence`: Br (T) or a grade name.
-    - `n_loops`: number of Gauss-Legendre loops (static, default 12).
+    - `n_loops`: number of Gauss-Legendre loops, an integer >= 1 (static, default 12).
 
     ```python
     >>> d = DiskMagnet(radius=0.5e-3, thickness=0.5e-3, mass=2.75e-6, remanence="N52")
@@ -167,8 +167,7 @@ class DiskMagnet(eqx.Module):
             remanence = _grade(remanence)
         for name, val in (("radius", radius), ("thickness", thickness), ("mass", mass), ("remanence", remanence)):
             v.check_positive(name, val)
-        if int(n_loops) < 1:
-            raise ValueError(f"n_loops must be >= 1, got {n_loops}")
+        n_loops = v.check_int("n_loops", n_loops, 1)
         self.radius = jnp.asarray(radius, dtype=float)
         self.thickness = jnp.asarray(thickness, dtype=float)
         self.mass = jnp.asarray(mass, dtype=float)

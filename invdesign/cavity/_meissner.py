@@ -33,7 +33,7 @@ from ._bem import _FOUR_PI, BemMatrix, PairListsLike, _factor_jit, _kernel_rows,
 from ._geometry import CoaxialCavity
 from ._magnets import Magnet, SphereMagnet, _unit
 from ._mesh import ElementScalar, ElementVec3, Mesh, MeshLayout, cavity_mesh
-from ._model import Energies, PositionsLike, _MeshModel
+from ._model import Energies, PositionsLike, _check_energy_call, _MeshModel
 from ._quadrature import element_rule
 
 __all__ = ["MEISSNER_SPACING", "MeissnerModel", "meissner_model"]
@@ -202,6 +202,7 @@ class MeissnerModel(_MeshModel):
 
     def magnetic_energy(self, magnet: Magnet, position: Point3Like, direction: Point3Like,
                         normalize: bool = True) -> Scalar:
+        _check_energy_call(self, magnet, position, direction, normalize)
         dvec = jnp.asarray(direction, dtype=float)
         s = 1.0 if normalize else jnp.linalg.norm(dvec)
         du = _unit(dvec) if normalize else dvec / jnp.where(s > 0, s, 1.0)
@@ -227,6 +228,7 @@ class MeissnerModel(_MeshModel):
         and couplings ``(P, N)``; the charges of `batch_size` positions come from one
         triangular solve with that many right-hand sides (matrix-matrix speed).
         """
+        _check_energy_call(self, magnet, positions, direction, name="positions")
         pos = jnp.asarray(positions, dtype=float)
         d = jnp.broadcast_to(_unit(jnp.asarray(direction, dtype=float)), pos.shape)
         n_pos = pos.shape[0]

@@ -24,7 +24,7 @@ from ._geometry import CoaxialCavity, _mesh_distance
 from ._magnets import Magnet
 from ._mesh import Mesh
 
-__all__ = ["CavityModel", "check_position", "clearance"]
+__all__ = ["CavityModel", "check_direction", "check_magnet", "check_position", "clearance"]
 
 PositionsLike = Float[ArrayLike, "p 3"]
 """Magnet positions ``(P, 3)`` (m) for the batched energies."""
@@ -56,6 +56,12 @@ class CavityModel(eqx.Module):
           False it is used as given: the energy is then the quadratic form ``U(m)`` of the
           moment vector ``m = |mu| direction``, i.e. ``|direction|^2`` times the energy of
           the unit direction; `response_tensor` polarises this form.
+
+        Called with concrete values, the concrete models raise ValueError naming
+        `position` if the magnet overlaps the superconductor (inside a wall or the stub,
+        below the floor or a plate, touching a surface) and naming `direction` if it is not
+        a finite nonzero 3-vector; TypeError naming `magnet` for anything but a magnet.
+        Inside `jit`/`grad` traces these checks are skipped (see `check_position`).
         """
 
     @abc.abstractmethod
@@ -65,6 +71,7 @@ class CavityModel(eqx.Module):
     def magnetic_energies(self, magnet: Magnet, positions: PositionsLike, direction: Vec3Like, *,
                           batch_size: int = 256) -> Energies:
         """`magnetic_energy` at many positions ``(P, 3)`` with one direction (or ``(P, 3)``)."""
+        _check_energy_call(self, magnet, positions, direction, name="positions")
         pos = jnp.asarray(positions, dtype=float)
         d = jnp.broadcast_to(jnp.asarray(direction, dtype=float), pos.shape)
         return jax.lax.map(lambda a: self.magnetic_energy(magnet, a[0], a[1]), (pos, d), batch_size=batch_size)
@@ -101,8 +108,41 @@ def clearance(model: CavityModel, magnet: Magnet, positions: Vec3Like) -> BatchS
     return model.surface_distance(positions) - magnet.extent
 
 
+def check_direction(direction, name: str = "direction", nonzero: bool = True) -> None:
+    """Raise ValueError naming `name` unless `direction` is ``(..., 3)``, finite and (if `nonzero`) nonzero."""
+    if nonzero:
+        v.check_nonzero_vectors(name, direction)
+    else:
+        v.check_vectors(name, direction)
+
+
+def check_magnet(magnet, name: str = "magnet") -> None:
+    """Raise TypeError naming `name` unless `magnet` is a `SphereMagnet` or `DiskMagnet`."""
+    from ._magnets import DiskMagnet, SphereMagnet
+
+    if not isinstance(magnet, (SphereMagnet, DiskMagnet)):
+        raise TypeError(f"{name} must be a SphereMagnet or DiskMagnet, got {type(magnet).__name__}: {magnet!r}")
+
+
+def _check_energy_call(model, magnet, position, direction, normalize=True, name="position"):
+    """The eager checks of a `magnetic_energy(ies)` call (skipped for traced values, see `_validate`).
+
+    `magnet` a magnet; `direction` finite ``(..., 3)`` and nonzero when it is normalised (a
+    zero vector has no direction; with ``normalize=False`` it is a moment scale and may be
+    0); `position` ``(..., 3)``, finite and with the magnet clear of the superconductor.
+    """
+    check_magnet(magnet)
+    check_direction(direction, nonzero=normalize)
+    check_position(model, magnet, position, name=name)
+
+
 def check_position(model: CavityModel, magnet: Magnet, position: Vec3Like, name: str = "position") -> None:
-    """Raise ValueError naming `name` if the magnet at `position` overlaps the superconductor."""
+    """Raise ValueError naming `name` if the magnet at `position` overlaps the superconductor.
+
+    Eager only: with traced values (inside `jit`, `grad`, `vmap`) it does nothing, because
+    the solvers deliberately evaluate trial points near and beyond walls and reject them by
+    `clearance`. Compiled code that needs the guarantee checks `clearance(...) >= 0` itself.
+    """
     if not v.is_concrete(position, model, magnet):
         return
     v.check_vectors(name, position)
@@ -110,7 +150,10 @@ def check_position(model: CavityModel, magnet: Magnet, position: Vec3Like, name:
     dist = np.asarray(model.surface_distance(jnp.asarray(p)))
     ext = float(magnet.extent)
     if np.any(dist < 0):
-        where = "below the floor or inside a wall" if isinstance(model, _MeshModel) else "behind the superconducting surface"
+        where = (
+            "inside the superconductor (below the floor or a plate, inside the stub or a wall)"
+            if isinstance(model, _MeshModel) else "behind the superconducting surface"
+        )
         raise ValueError(
             f"{name} = {p.tolist()} m lies {where} (distance {float(np.min(dist)):.3g} m to the vacuum side)"
         )

@@ -18,7 +18,7 @@ from ..fields import loop_field
 from ._geometry import CoaxialCavity
 from ._magnets import Magnet, _unit
 from ._mesh import ElementScalar, Mesh, MeshLayout, cavity_mesh
-from ._model import Energies, PositionsLike, _MeshModel
+from ._model import Energies, PositionsLike, _check_energy_call, _MeshModel
 
 __all__ = ["NLoopModel", "PAPER_NLOOP_SPACING", "nloop_model"]
 
@@ -56,6 +56,7 @@ class NLoopModel(_MeshModel):
 
     def magnetic_energy(self, magnet: Magnet, position: Point3Like, direction: Point3Like,
                         normalize: bool = True) -> Scalar:
+        _check_energy_call(self, magnet, position, direction, normalize)
         d = jnp.asarray(direction, dtype=float)
         scale = jnp.linalg.norm(d) if not normalize else 1.0
         d_u = _unit(d) if normalize else d / jnp.where(scale > 0, scale, 1.0)

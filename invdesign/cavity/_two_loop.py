@@ -13,7 +13,7 @@ from .._types import BatchScalar, Point3Like, Scalar, Vec3Like
 from ..constants import MU0
 from ..fields import loop_field
 from ._magnets import Magnet, _unit
-from ._model import CavityModel
+from ._model import CavityModel, _check_energy_call
 
 __all__ = ["TwoLoopModel"]
 
@@ -26,6 +26,7 @@ class TwoLoopModel(CavityModel):
 
     def magnetic_energy(self, magnet: Magnet, position: Point3Like, direction: Point3Like,
                         normalize: bool = True) -> Scalar:
+        _check_energy_call(self, magnet, position, direction, normalize)
         d = jnp.asarray(direction, dtype=float)
         scale = jnp.linalg.norm(d) if not normalize else 1.0
         d_u = _unit(d) if normalize else d / jnp.where(scale > 0, scale, 1.0)

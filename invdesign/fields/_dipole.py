@@ -33,11 +33,14 @@ def dipole_field(points: Vec3Like, moment: Vec3Like, position: Vec3Like = (0.0, 
     2.00000000108...e-07
     ```
     """
+    points = v.as_float("points", points)
+    moment = v.as_float("moment", moment)
+    position = v.as_float("position", position)
     v.check_vectors("points", points)
     v.check_vectors("moment", moment)
     v.check_vectors("position", position)
-    d = jnp.asarray(points, dtype=float) - jnp.asarray(position, dtype=float)
-    m = jnp.asarray(moment, dtype=float)
+    d = points - position
+    m = moment
     r2 = jnp.sum(d * d, axis=-1, keepdims=True)
     at = r2 == 0.0
     r2s = jnp.where(at, 1.0, r2)

@@ -12,7 +12,7 @@ from .. import _validate as v
 from .._types import Scalar, ScalarBool, ScalarLike
 from ..constants import G0, MU0
 from ..fields import Loops
-from ._energy import check_types
+from ._energy import check_g, check_types
 from ._sphere import Sphere
 
 __all__ = ["axial_equilibrium", "axis_field", "check_coaxial"]
@@ -144,6 +144,7 @@ def axial_equilibrium(loops: Loops, sphere: Sphere, z_min: ScalarLike, z_max: Sc
     """
     check_types(loops, sphere)
     check_coaxial(loops)
+    check_g(g)
     if v.is_concrete(z_min, z_max):
         v.check_finite("z_min", z_min)
         v.check_finite("z_max", z_max)

@@ -48,6 +48,11 @@ def check_types(loops, sphere=None) -> None:
         raise TypeError(f"sphere must be an invdesign.levitation.Sphere, got {type(sphere).__name__}")
 
 
+def check_g(g) -> None:
+    """Raise TypeError/ValueError naming `g` unless it is a finite real scalar (0 = no gravity)."""
+    v.check_finite("g", v.as_float("g", g))
+
+
 def check_position(name: str, x, loops: Loops, sphere: Sphere | None = None) -> None:
     """Raise ValueError if `x` is not finite ``(..., 3)`` or the sphere there overlaps a wire.
 
@@ -182,6 +187,7 @@ def energy(x: Vec3Like, loops: Loops, sphere: Sphere, g: ScalarLike = G0) -> Bat
     """
     check_types(loops, sphere)
     check_position("x", x, loops, sphere)
+    check_g(g)
     return _energy_jit(_as_points(x), loops, sphere, g)
 
 
@@ -193,6 +199,7 @@ def force(x: Vec3Like, loops: Loops, sphere: Sphere, g: ScalarLike = G0) -> Vec3
     """
     check_types(loops, sphere)
     check_position("x", x, loops, sphere)
+    check_g(g)
     return -_energy_grad_jit(_as_points(x), loops, sphere, g)
 
 
@@ -204,5 +211,6 @@ def energy_hessian(x: Vec3Like, loops: Loops, sphere: Sphere, g: ScalarLike = G0
     """
     check_types(loops, sphere)
     check_position("x", x, loops, sphere)
+    check_g(g)
     coef = sphere.k * sphere.volume / (2.0 * MU0)
     return coef * _b2_hess_jit(_as_points(x), loops)

@@ -15,7 +15,7 @@ from .._types import BatchBool, BatchInt, BatchScalar, ScalarLike, Vec3, Vec3Lik
 from ..constants import G0
 from .._newton import implicit_stationary_point
 from ..fields import Loops
-from ._energy import _grad_point, check_position, check_types
+from ._energy import _grad_point, check_g, check_position, check_types
 from ._modes import TrapModes, _trap_modes_jit
 from ._sphere import Sphere
 
@@ -106,6 +106,7 @@ def equilibrium(loops: Loops, sphere: Sphere, x0: Vec3Like, *, g: ScalarLike = G
     check_position("x0", x0, loops, sphere)
     if np.shape(x0) != (3,):
         raise ValueError(f"x0 must have shape (3,), got {np.shape(x0)} (use find_equilibria or vmap)")
+    check_g(g)
     _check_options(method, max_iter, rtol)
     x, info = _equilibrium(loops, sphere, jnp.asarray(x0, dtype=float), g, method == "saddle_free",
                            int(max_iter), rtol)
@@ -169,6 +170,7 @@ def find_equilibria(loops: Loops, sphere: Sphere, starts: Vec3Like, *, g: Scalar
     if starts.ndim != 2 or starts.shape[-1] != 3:
         raise ValueError(f"starts must have shape (n, 3), got {np.shape(starts)}")
     check_position("starts", starts, loops, sphere)
+    check_g(g)
     _check_options(method, max_iter, rtol)
     # one compiled solve reused for every start (much cheaper to compile than a vmapped one)
     x_all, conv, clear = [], [], []

@@ -6,7 +6,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_cell, check_shape
+from .._validate import as_float, check_cell, check_positive, check_shape
 from ..constants import MU0
 
 
@@ -61,7 +61,7 @@ class Grid(eqx.Module):
 
 def _per_cell(name, value, shape, *, vector=False):
     target = shape + ((3,) if vector else ())
-    arr = jnp.asarray(value, dtype=jnp.float64)
+    arr = as_float(name, value)
     try:
         return jnp.broadcast_to(arr, target)
     except ValueError:
@@ -208,4 +208,9 @@ def exchange_length(Ms, A) -> float:
 
     ```
     """
+    for name, val in (("Ms", Ms), ("A", A)):
+        arr = as_float(name, val)
+        if arr.ndim != 0:
+            raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
+        check_positive(name, arr)
     return float(np.sqrt(2.0 * A / (MU0 * Ms**2)))

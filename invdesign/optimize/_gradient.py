@@ -69,12 +69,37 @@ def _start(problem: DesignProblem, x0: Any, seed: int) -> dict[str, Any]:
     return start
 
 
+def _check_learning_rate(learning_rate: Any) -> None:
+    """ValueError/TypeError naming `learning_rate` unless None, a finite number > 0, or an optax schedule.
+
+    A schedule (a callable of the step count) is passed through unchecked: its values are
+    only known inside the compiled loop.
+    """
+    if learning_rate is None or callable(learning_rate):
+        return
+    want = "a finite number > 0, an optax schedule or None"
+    if isinstance(learning_rate, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"learning_rate must be {want}, got {type(learning_rate).__name__}: {learning_rate!r}")
+    try:
+        rate = np.asarray(learning_rate, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"learning_rate must be {want}, got {type(learning_rate).__name__}: {learning_rate!r}") from None
+    if rate.ndim != 0:
+        raise ValueError(f"learning_rate must be a scalar, got shape {rate.shape}")
+    if not (math.isfinite(float(rate)) and float(rate) > 0):
+        raise ValueError(
+            f"learning_rate must be finite and > 0, got {learning_rate!r} (allowed range: (0, inf); "
+            "a negative rate would climb the objective)"
+        )
+
+
 def _optimizer(method: str, learning_rate: Any) -> optax.GradientTransformationExtraArgs:
+    if method not in ("adam", "lbfgs"):
+        raise ValueError(f"method must be 'adam' or 'lbfgs', got {method!r}")
+    _check_learning_rate(learning_rate)
     if method == "adam":
         return optax.adam(0.05 if learning_rate is None else learning_rate)
-    if method == "lbfgs":
-        return optax.lbfgs(learning_rate=learning_rate)
-    raise ValueError(f"method must be 'adam' or 'lbfgs', got {method!r}")
+    return optax.lbfgs(learning_rate=learning_rate)
 
 
 def _chunk_runner(problem: DesignProblem, method: str, learning_rate: Any, chunk_size: int):
@@ -176,7 +201,8 @@ def gradient_search(
       centre), `"random"` (drawn with `seed`), or `None` (initial / centre values).
     - `max_iter`: maximum inner iterations per outer (augmented-Lagrangian) iteration.
     - `learning_rate`: Adam step size in `u` (default 0.05, or an optax schedule); for
-      L-BFGS a fixed scale instead of the line search (default `None`: line search).
+      L-BFGS a fixed scale instead of the line search (default `None`: line search). A
+      number must be finite and > 0 (ValueError naming `learning_rate` otherwise).
     - `tol`: tolerance on the gradient norm in `u` and on the scaled constraint violation.
     - `rtol`: inner loop also stops when `|L_k - L_{k-1}| <= rtol * |L_k|`.
     - `weights`: per-objective weights (dict by name or sequence), default all 1.

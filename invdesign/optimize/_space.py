@@ -26,7 +26,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .._types import BatchScalar, Scalar, Vector
-from .._validate import is_concrete
+from .._validate import check_int, is_concrete
 
 __all__ = ["Parameter", "DesignSpace"]
 
@@ -250,10 +250,30 @@ class DesignSpace:
         **Arguments:**
 
         - `key_or_seed`: a `jax.random` key or an integer seed.
-        - `n`: number of points.
+        - `n`: number of points, an integer >= 1.
 
         **Returns:** a dict of arrays of shape `(n,)`.
+
+        Raises TypeError/ValueError naming `n` or `key_or_seed` for a count that is not a
+        positive integer or a seed that is neither an integer nor a key.
         """
-        key = jax.random.PRNGKey(key_or_seed) if isinstance(key_or_seed, (int, np.integer)) else key_or_seed
-        z = jax.random.uniform(key, (int(n), len(self)), dtype=float)
+        n = check_int("n", n, 1)
+        if isinstance(key_or_seed, (bool, np.bool_)):
+            raise TypeError(f"key_or_seed must be an integer seed or a jax.random key, got {key_or_seed!r}")
+        if isinstance(key_or_seed, (int, np.integer)):
+            try:
+                key = jax.random.PRNGKey(key_or_seed)
+            except (OverflowError, ValueError, TypeError) as e:
+                raise ValueError(f"key_or_seed: integer seed {key_or_seed} is out of range ({e})") from None
+        else:
+            key = key_or_seed
+            shape = getattr(key, "shape", None)
+            dtype = getattr(key, "dtype", None)
+            is_typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+            if not (is_typed or (shape == (2,) and dtype == jnp.uint32)):
+                raise TypeError(
+                    f"key_or_seed must be an integer seed or a jax.random key, got {type(key_or_seed).__name__}: "
+                    f"{key_or_seed!r}"
+                )
+        z = jax.random.uniform(key, (n, len(self)), dtype=float)
         return self.from_unit(z)
