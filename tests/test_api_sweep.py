@@ -132,9 +132,12 @@ def sweep_report(request):
     line = f"api sweep: {total} calls in {seconds:.1f} s ({', '.join(f'{k} {v}' for k, v in sorted(CALLS.items()))})"
     request.config.cache.set("invdesign/api_sweep", {"calls": total, "seconds": round(seconds, 1), "by_target": dict(CALLS)})
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    print(line)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("\n" + line)
+    else:
+        print(line)
 
 
 # ----------------------------------------------------------------------------- fields
