@@ -365,7 +365,7 @@ def _run(method, seed=0, quick=False, progress=True, verify=0):
                                       progress=progress)
     else:
         problem = pareto_problem(s)
-        ds = genetic_search(problem, algorithm="nsga2", pop_size=32 if quick else 100, n_gen=6 if quick else 60,
+        ds = genetic_search(problem, algorithm="nsga2", pop_size=32 if quick else 64, n_gen=6 if quick else 40,
                             seed=seed, progress=progress)
     ds = decoded_structures(ds, s)
     return verify_designs(ds, verify, s)
@@ -418,7 +418,7 @@ def plot_designs(ds: xr.Dataset, path, max_designs: int = 4):
         if col == 0:
             ax.set_ylabel("M / Ms")
         ax.legend(fontsize=7)
-    fig.suptitle(f"{ds.attrs.get('problem', 'microstructure')}: decoded easy-axis maps (kx, field along y)", fontsize=10)
+    fig.suptitle(f"{ds.attrs.get('problem', 'microstructure')}: grain structures of the decoded designs (kx, field along y)", fontsize=10)
     fig.tight_layout()
     return savefig(fig, path)
 
