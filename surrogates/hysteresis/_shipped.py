@@ -125,9 +125,13 @@ def predict(kx, *, return_spread: bool = False, weights: str | os.PathLike | Non
     **Example** (needs the shipped weights):
 
     ```python
-    anchors, spread = predict(np.zeros((2, 64, 64)), return_spread=True)  # two perfectly aligned magnets
-    anchors.shape, spread.shape  # ((2, 6), (2, 6)); anchors[:, 1] (Mr) close to 1
+    kx = xr.open_dataset(labeled)["kx"].values[:2]  # two structures of the shipped labeled set
+    anchors, spread = predict(kx, return_spread=True)
+    anchors.shape, spread.shape  # ((2, 6), (2, 6))
     ```
+
+    Structures unlike the training data (Voronoi grains, 16-256 per map), such as a single
+    grain, are extrapolated: the spread is then much larger than usual.
     """
     vae, model, _, _ = load_shipped(weights)
     arr, single = _structures(kx, vae.grid)
