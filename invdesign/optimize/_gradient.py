@@ -209,7 +209,11 @@ def gradient_search(
     - `penalty`: initial augmented-Lagrangian penalty `mu` (> 0).
     - `outer_iters`: maximum outer iterations (1 when there are no constraints).
     - `seed`: seed for `x0="random"`; recorded in the results.
-    - `progress`: show a tqdm bar (it appears only when the search runs longer than 2 s).
+    - `progress`: show a tqdm bar (it appears only when the search runs longer than 2 s):
+      the iteration count and rate, without a total (`max_iter * outer_iters` is only a
+      cap), and as postfix the current convergence measures: the outer iteration and the
+      largest scaled constraint violation `viol` (with constraints), the gradient norm
+      `grad` against `tol`, and the Lagrangian `L`. `False` prints nothing.
     - `chunk_size`: inner iterations per compiled `lax.scan` call (default 64); the history
       comes back to the host once per chunk. The iterates do not depend on it; a small value
       saves work when `max_iter` is small and each step is costly.
@@ -251,8 +255,11 @@ def gradient_search(
     chunks: list[dict[str, np.ndarray]] = []
     extra: dict[str, list] = {"outer": [], "penalty": [], "multiplier": []}
     converged, message = False, ""
-    total = int(max_iter) * int(outer_iters)
-    bar = tqdm(total=total, desc=f"{method} {problem.name}", unit="it", disable=not progress, delay=2.0, leave=False)
+    # No total: max_iter * outer_iters is only a cap (runs usually stop far earlier), and a
+    # bar towards it would show a meaningless percentage and ETA. The postfix shows what
+    # decides convergence instead: the gradient norm (stop at `tol`) and, with constraints,
+    # the largest scaled violation.
+    bar = tqdm(total=None, desc=f"{method} {problem.name}", unit="it", disable=not progress, delay=2.0, leave=False)
     iteration = 0
     try:
         for outer in range(int(outer_iters)):
@@ -277,7 +284,8 @@ def gradient_search(
                 iteration += n_keep
                 bar.update(n_keep)
                 last = jax.tree_util.tree_map(lambda a: a[-1], rec)
-                bar.set_postfix(L=f"{float(last['lagrangian']):.4g}", grad=f"{float(last['grad_norm']):.2g}", refresh=False)
+                if not bar.disable:
+                    bar.set_postfix(_progress_postfix(problem, last, outer, int(outer_iters), tol), refresh=False)
                 if bool(last["conv"]):
                     inner_converged = True
                     break
@@ -322,6 +330,19 @@ def gradient_search(
         "penalty": float(penalty),
         "outer_iters": int(outer_iters),
     })
+
+
+def _progress_postfix(problem: DesignProblem, last: dict, outer: int, outer_iters: int, tol: float) -> dict[str, str]:
+    """The progress-bar postfix: convergence measures of the latest iterate against `tol`."""
+    post = {}
+    if problem.constraints:
+        c = np.asarray(problem.constraint_matrix(last["out"]))
+        post["outer"] = f"{outer + 1}/{outer_iters}"
+        post["viol"] = f"{float(max(0.0, np.max(c))):.2g}"
+    post["grad"] = f"{float(last['grad_norm']):.2g}"
+    post["tol"] = f"{float(tol):.0e}"
+    post["L"] = f"{float(last['lagrangian']):.6g}"
+    return post
 
 
 def _raise_nonfinite(problem: DesignProblem, rec: dict, i: int) -> None:
