@@ -2,6 +2,7 @@
 
     invdesign list
     invdesign run coil-trap [--method gradient|genetic] [--out DIR] [--seed N] [--quick]
+                            (writes DIR/coil-trap-METHOD[-seedN][-quick].nc and .png plots)
     invdesign show results.nc
 
 Design problems live outside the core library (folder `problems/`, import name `invdesign_problems`) and register
@@ -13,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,34 +37,95 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def run_tag(problem: str, method: str, seed: int, quick: bool) -> str:
+    """The name of one run's files: ``PROBLEM-METHOD[-seedN][-quick]``.
+
+    The seed appears when it is not the default 0 and ``-quick`` for `--quick` runs, so runs
+    that differ in method, seed or `--quick` never share a file name, and the default run
+    keeps the plain name (``coil-trap-gradient``).
+    """
+    return f"{problem}-{method}" + (f"-seed{seed}" if seed != 0 else "") + ("-quick" if quick else "")
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _prepare_out(out: Path) -> str | None:
+    """Create the output folder and check that it takes files; a one-line error or None."""
+    if out.exists() and not out.is_dir():
+        return f"--out {str(out)!r} is a file, not a folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--out {str(out)!r}: cannot create the folder ({_reason(exc)})"
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        return f"--out {str(out)!r}: cannot write files in this folder ({_reason(exc)})"
+    return None
+
+
+def _place_plots(pngs, tmp: Path, out: Path, problem: str, tag: str) -> list[Path]:
+    """Move the plots written into `tmp` to `out`, their names carrying the run tag.
+
+    Problem plots are named ``PROBLEM-what.png``; they become ``TAG-what.png``
+    (``coil-trap-history.png`` -> ``coil-trap-gradient-seed3-history.png``).
+    """
+    placed = []
+    for p in map(Path, pngs):
+        if p.parent.resolve() != tmp.resolve():
+            placed.append(p)  # written elsewhere by the problem's plot: leave it where it is
+            continue
+        rest = p.name[len(problem):] if p.name.startswith(problem + "-") else "-" + p.name
+        dest = out / (tag + rest)
+        os.replace(p, dest)
+        placed.append(dest)
+    return placed
+
+
 def _cmd_run(args) -> int:
     problems = available_problems()
     if args.problem not in problems:
-        print(f"error: unknown problem {args.problem!r}; choose one of: {', '.join(problems)}",
-              file=sys.stderr)
-        return 2
+        return _error(f"unknown problem {args.problem!r}; choose one of: {', '.join(problems)}")
     entry = problems[args.problem]
     method = args.method or entry.methods[0]
     if method not in entry.methods:
-        print(f"error: --method must be one of {', '.join(entry.methods)} for {entry.name}, got {method!r}",
-              file=sys.stderr)
-        return 2
+        return _error(f"--method must be one of {', '.join(entry.methods)} for {entry.name}, got {method!r}")
     if args.verify < 0:
-        print(f"error: --verify must be >= 0 (designs to re-check with the solver), got {args.verify}", file=sys.stderr)
-        return 2
+        return _error(f"--verify must be >= 0 (designs to re-check with the solver), got {args.verify}")
     if args.verify and not entry.verifies:
-        print(f"error: --verify: {entry.name} is not searched on a surrogate, so there is nothing to re-check", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else Path("runs") / f"{entry.name}-{method}"
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"running {entry.name} with {method} search (seed {args.seed}) -> {out}/")
+        return _error(f"--verify: {entry.name} is not searched on a surrogate, so there is nothing to re-check")
+    tag = run_tag(entry.name, method, args.seed, args.quick)
+    out = Path(args.out) if args.out else Path("runs") / tag
+    problem_msg = _prepare_out(out)
+    if problem_msg:
+        return _error(problem_msg)
+    path = out / f"{tag}.nc"
+    print(f"running {entry.name} with {method} search (seed {args.seed}{', quick' if args.quick else ''}) -> {path}")
+    if path.exists():
+        print(f"note: {path} exists (an earlier run with the same problem, method, seed and --quick); "
+              "it is replaced when this run finishes")
     t0 = time.perf_counter()
     extra = {"verify": args.verify} if entry.verifies else {}
     ds = entry.run(method=method, seed=args.seed, quick=args.quick, progress=not args.no_progress, **extra)
     elapsed = time.perf_counter() - t0
-    path = out / f"{entry.name}-{method}.nc"
-    save(ds, path)
-    pngs = entry.plot(ds, out)
+    try:
+        save(ds, path)
+        tmp = Path(tempfile.mkdtemp(prefix=".plots-", dir=out))
+        try:
+            pngs = _place_plots(entry.plot(ds, tmp), tmp, out, entry.name, tag)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        name = exc.filename or path
+        return _error(f"cannot write {str(name)!r} ({_reason(exc)}); the search result is lost")
     print(entry.summary(ds))
     print(f"\nsearch took {elapsed:.1f} s")
     print(f"dataset: {path}")
@@ -71,14 +136,27 @@ def _cmd_run(args) -> int:
 
 def _cmd_show(args) -> int:
     path = Path(args.file)
-    if not path.is_file():
-        print(f"error: FILE {str(path)!r} does not exist", file=sys.stderr)
-        return 2
-    ds = load(path)
+    if path.is_dir():
+        return _error(f"FILE {str(path)!r} is a folder, not a dataset; give a .nc file written by `invdesign run`")
+    if not path.exists():
+        return _error(f"FILE {str(path)!r} does not exist")
+    try:
+        ds = load(path)
+    except PermissionError as exc:
+        return _error(f"FILE {str(path)!r} cannot be read ({_reason(exc)})")
+    except (OSError, ValueError) as exc:
+        return _error(
+            f"FILE {str(path)!r} is not a netCDF (HDF5) dataset written by `invdesign run` "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        )
     print(ds)
     settings = ds.attrs.get("settings")
     if settings:
-        print("\nsettings:", json.dumps(json.loads(settings), indent=2))
+        try:
+            settings = json.dumps(json.loads(settings), indent=2)
+        except (TypeError, ValueError):
+            pass
+        print("\nsettings:", settings)
     return 0
 
 
@@ -86,11 +164,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="invdesign", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registered design problems")
-    run = sub.add_parser("run", help="run a design search and write dataset + plots")
+    run = sub.add_parser(
+        "run", help="run a design search and write dataset + plots",
+        description="Run a design search and write its dataset and plots.",
+        epilog=(
+            "Output files are named after the run, TAG = PROBLEM-METHOD[-seedN][-quick] (the seed "
+            "when it is not 0, -quick for --quick): the dataset OUT/TAG.nc and plots OUT/TAG-*.png, "
+            "e.g. runs/coil-trap-gradient-seed3-quick/coil-trap-gradient-seed3-quick.nc. Runs that "
+            "differ in method, seed or --quick therefore never overwrite each other, even with a "
+            "shared --out; repeating the same run replaces its files, and says so before it starts."
+        ),
+    )
     run.add_argument("problem", help="problem name (see `invdesign list`)")
     run.add_argument("--method", choices=["gradient", "genetic"], default=None,
                      help="search method (default: the problem's first method)")
-    run.add_argument("--out", default=None, help="output directory (default runs/PROBLEM-METHOD)")
+    run.add_argument("--out", default=None, help="output directory (default runs/TAG, see below)")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--quick", action="store_true", help="small, fast settings (smoke test)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -116,14 +116,16 @@ def test_cli_lists_and_runs_quick(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["run", "coil-trap", "--quick", "--out", str(out), "--no-progress"]) == 0
     files = sorted(p.name for p in out.iterdir())
-    assert "coil-trap-gradient.nc" in files and any(f.endswith(".png") for f in files)
-    ds = load(out / "coil-trap-gradient.nc")
+    # --quick runs carry "-quick" in their names (invdesign.cli.run_tag), plots the run tag too
+    assert "coil-trap-gradient-quick.nc" in files
+    assert any(f.startswith("coil-trap-gradient-quick-") and f.endswith(".png") for f in files)
+    ds = load(out / "coil-trap-gradient-quick.nc")
     assert ds.attrs["problem"] == "coil-trap"
     assert json.loads(ds.attrs["parameters"]) == ["current_inner", "current_outer"]
     assert ds["current"].attrs["units"] == "A"
     # the quick run starts at the paper's 38 mA and moves towards the 4 um target
     assert abs(float(ds["height"][-1]) - 4e-6) < abs(float(ds["height"][0]) - 4e-6)
-    assert cli.main(["show", str(out / "coil-trap-gradient.nc")]) == 0
+    assert cli.main(["show", str(out / "coil-trap-gradient-quick.nc")]) == 0
     assert "current_inner" in capsys.readouterr().out
 
 
