@@ -25,7 +25,7 @@ class LinearSurrogate:
 
     def __init__(self):
         rng = np.random.default_rng(0)
-        self.train_codes = rng.normal(size=(200, self.latent))
+        self.train_codes = 0.5 * rng.normal(size=(200, self.latent))  # the prior ball fits in the +-2 box
         self.base = np.array([0.95, 0.7, -0.2, -0.25, -0.28, -0.3])
         self.W = rng.normal(scale=0.05, size=(6, self.latent))
         x = np.linspace(-1, 1, self.grid)
