@@ -42,10 +42,12 @@ STATISTICS = (
 )
 
 
-def _switching_field(psi):
-    c = np.cos(psi) ** (2.0 / 3.0)
-    s = np.sin(psi) ** (2.0 / 3.0)
-    return (c + s) ** -1.5
+def _switching_field(psi, cos=None, sin=None):
+    """Stoner-Wohlfarth switching field `(cos^(2/3) psi + sin^(2/3) psi)^(-3/2)` (cos, sin >= 0 may be given)."""
+    c = np.cbrt(np.square(np.cos(psi) if cos is None else cos))  # x^(2/3) = cbrt(x^2): no pow
+    s = np.cbrt(np.square(np.sin(psi) if sin is None else sin))
+    t = c + s
+    return 1.0 / (t * np.sqrt(t))
 
 
 def _grains(kx, grain_id, tol):
@@ -130,9 +132,10 @@ def image_statistics(kx, grain_id=None, *, tol: float = 1e-6) -> tuple[np.ndarra
     arr = np.clip(arr, -1.0, 1.0)
     n, nx, ny = arr.shape
     a = np.abs(arr).reshape(n, -1)
-    psi = np.arcsin(a)
+    ang = np.arcsin(arr)  # signed axis angle
+    psi = np.abs(ang).reshape(n, -1)
     ky = np.sqrt(1.0 - a**2)
-    hsw = _switching_field(psi)
+    hsw = _switching_field(psi, cos=ky, sin=a)
     cols = [
         a.mean(1), (a**2).mean(1), (a**4).mean(1), ky.mean(1), (ky**3).mean(1), ky.min(1),
         psi.mean(1), psi.std(1), (psi**2).mean(1), (psi**3).mean(1), (psi**4).mean(1),
@@ -142,7 +145,6 @@ def image_statistics(kx, grain_id=None, *, tol: float = 1e-6) -> tuple[np.ndarra
     cols += [hsw.mean(1), hsw.min(1), np.quantile(hsw, 0.1, axis=1)]
 
     # boundaries between 4-neighbours, and the jump of the signed angle arcsin(kx)
-    ang = np.arcsin(arr)
     if gid is not None:
         bx = gid[:, 1:, :] != gid[:, :-1, :]
         by = gid[:, :, 1:] != gid[:, :, :-1]
