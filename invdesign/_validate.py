@@ -18,11 +18,12 @@ def is_concrete(*values) -> bool:
     return not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))
 
 
-def _arr(value, name: str = "value"):
+def _arr(value, name: str = "value", asarray=np.asarray):
+    """`asarray(value, dtype=float)`; TypeError naming `name` if `value` is not numeric."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real number or an array of them, got {value!r}")
     try:
-        return np.asarray(value, dtype=float)
+        return asarray(value, dtype=float)
     except (TypeError, ValueError) as e:
         raise TypeError(f"{name} must be a real number or an array of them, got {value!r} ({e})") from None
 
@@ -33,12 +34,7 @@ def as_float(name: str, value):
 
     if isinstance(value, jax.core.Tracer):
         return jnp.asarray(value, dtype=float)
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be a real number or an array of them, got {value!r}")
-    try:
-        return jnp.asarray(value, dtype=float)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be a real number or an array of them, got {value!r} ({e})") from None
+    return _arr(value, name, jnp.asarray)
 
 
 def check_int(name: str, value, minimum: int | None = None) -> int:

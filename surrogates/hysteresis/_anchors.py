@@ -222,19 +222,18 @@ def anchor_features(vae: VAE, kx, *, statistics: bool = True, latent: bool = Tru
     the latent means. Raises ValueError naming `name` for a wrong shape, NaN or values
     outside [-1, 1].
     """
-    want_latent = latent
     arr = _check_kx(vae, kx, name)
     if arr.ndim != 3:
         raise ValueError(f"{name} must have shape (n, {vae.grid}, {vae.grid}), got {tuple(arr.shape)}")
-    if want_latent:
-        latent, _ = predict_batched(vae.encoder, arr, batch_size=batch_size)
+    if latent:
+        codes, _ = predict_batched(vae.encoder, arr, batch_size=batch_size)
     else:
-        latent = np.zeros((arr.shape[0], vae.latent), np.float32)
+        codes = np.zeros((arr.shape[0], vae.latent), np.float32)
     if statistics:
         stats = image_statistics(np.asarray(arr, dtype=np.float64))[0].astype(np.float32)
     else:
         stats = np.zeros((arr.shape[0], len(STATISTICS)), np.float32)
-    return np.asarray(latent, np.float32), stats
+    return np.asarray(codes, np.float32), stats
 
 
 def predict_anchors(vae: VAE, model: AnchorModel, kx, *, batch_size: int = 256, name: str = "kx"):

@@ -50,24 +50,9 @@ def _switching_field(psi, cos=None, sin=None):
     return 1.0 / (t * np.sqrt(t))
 
 
-def _grains(kx, grain_id, tol):
-    """Labels of the grains of one map: `grain_id` relabelled, or connected regions of equal kx."""
-    nx, ny = kx.shape
-    if grain_id is not None:
-        _, labels = np.unique(grain_id, return_inverse=True)
-        return labels.reshape(nx, ny)
-    idx = np.arange(nx * ny).reshape(nx, ny)
-    same_x = np.abs(kx[1:, :] - kx[:-1, :]) <= tol
-    same_y = np.abs(kx[:, 1:] - kx[:, :-1]) <= tol
-    rows = np.concatenate([idx[1:, :][same_x], idx[:, 1:][same_y]])
-    cols = np.concatenate([idx[:-1, :][same_x], idx[:, :-1][same_y]])
-    graph = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(nx * ny, nx * ny))
-    _, labels = connected_components(graph, directed=False)
-    return labels.reshape(nx, ny)
-
-
-def _batch_grain_sizes(arr, tol):
-    """(count, mean area, area std / mean) of the grains (4-connected regions of equal kx) of every map."""
+def _equal_regions(arr, tol):
+    """Labels `(n, nx, ny)` of the 4-connected regions of equal value (within `tol`) of a stack of
+    maps: one connected-components call for the whole stack; labels are unique across maps."""
     n, nx, ny = arr.shape
     idx = np.arange(n * nx * ny).reshape(n, nx, ny)
     same_x = np.abs(arr[:, 1:, :] - arr[:, :-1, :]) <= tol
@@ -75,10 +60,18 @@ def _batch_grain_sizes(arr, tol):
     rows = np.concatenate([idx[:, 1:, :][same_x], idx[:, :, 1:][same_y]])
     cols = np.concatenate([idx[:, :-1, :][same_x], idx[:, :, :-1][same_y]])
     graph = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(idx.size, idx.size))
-    n_comp, labels = connected_components(graph, directed=False)
-    areas = np.bincount(labels, minlength=n_comp).astype(float)
-    owner = np.empty(n_comp, np.int64)
-    owner[labels] = np.repeat(np.arange(n), nx * ny)
+    _, labels = connected_components(graph, directed=False)
+    return labels.reshape(n, nx, ny)
+
+
+def _grain_sizes(labels):
+    """(count, mean area, area std / mean) per map of labels `(n, nx, ny)` unique across maps."""
+    n = labels.shape[0]
+    _, flat = np.unique(labels, return_inverse=True)
+    flat = flat.ravel()
+    areas = np.bincount(flat).astype(float)
+    owner = np.empty(areas.size, np.int64)
+    owner[flat] = np.repeat(np.arange(n), labels[0].size)
     count = np.bincount(owner, minlength=n).astype(float)
     mean = np.bincount(owner, weights=areas, minlength=n) / count
     var = np.bincount(owner, weights=areas**2, minlength=n) / count - mean**2
@@ -160,17 +153,14 @@ def image_statistics(kx, grain_id=None, *, tol: float = 1e-6) -> tuple[np.ndarra
     jump_b = (np.where(bx, dx, 0).sum(1) + np.where(by, dy, 0).sum(1)) / np.maximum(n_b, 1)
     cols.append(jump_b)
 
-    # grains: count, areas, sizes
-    n_grains, mean_area, cv_area = np.empty(n), np.empty(n), np.empty(n)
-    if gid is None:  # one connected-components call for the whole batch (components never cross maps)
-        n_grains[:], mean_area[:], cv_area[:] = _batch_grain_sizes(arr, tol)
-    for i in range(n if gid is not None else 0):
-        labels = _grains(arr[i], gid[i], tol)
-        areas = np.bincount(labels.ravel())
-        areas = areas[areas > 0]
-        n_grains[i] = areas.size
-        mean_area[i] = areas.mean()
-        cv_area[i] = areas.std() / areas.mean()
+    # grains: count, areas, sizes (grain ids made unique across maps by the map index)
+    if gid is None:
+        labels = _equal_regions(arr, tol)
+    else:
+        g = gid.astype(np.int64)
+        g = g - g.min()
+        labels = g + (g.max() + 1) * np.arange(n)[:, None, None]
+    n_grains, mean_area, cv_area = _grain_sizes(labels)
     # mean linear intercept along a line of L cells crossing k boundaries: L / (k + 1)
     intercept_x = nx / (bx.reshape(n, nx - 1, ny).sum(1).mean(1) + 1.0)
     intercept_y = ny / (by.reshape(n, nx, ny - 1).sum(2).mean(1) + 1.0)

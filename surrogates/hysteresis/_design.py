@@ -57,7 +57,6 @@ def _host_statistics(kx):
 
 def _host_grains(kx):
     kx = np.asarray(kx, dtype=np.float64)
-    lead = kx.shape[:-2]
     flat = np.clip(kx.reshape((-1,) + kx.shape[-2:]), -1.0, 1.0)
     return grains_from_map(flat)[0].astype(np.float32).reshape(kx.shape)
 

@@ -84,7 +84,8 @@ def _merge_small(labels, min_area):
         src, dst = src[first], dst[first]
         target = np.arange(n)
         taken = np.zeros(n, bool)
-        for r, t in zip(src[np.argsort(area[src], kind="stable")], dst[np.argsort(area[src], kind="stable")]):
+        smallest_first = np.argsort(area[src], kind="stable")
+        for r, t in zip(src[smallest_first], dst[smallest_first]):
             if not (taken[r] or taken[t]):
                 target[r] = t
                 taken[r] = taken[t] = True
@@ -132,15 +133,15 @@ def grains_from_map(kx, *, step_deg: float = 10.0, min_area: int = 8) -> tuple[n
         raise ValueError(f"step_deg must be in (0, 90], got {step_deg!r}")
     if isinstance(min_area, bool) or int(min_area) != min_area or min_area < 1:
         raise ValueError(f"min_area must be an int >= 1, got {min_area!r}")
-    from ._baseline import _grains
+    from ._baseline import _equal_regions
 
     psi = np.arcsin(k)
     q = np.round(psi / np.radians(step_deg))
+    regions = _equal_regions(q, 0.5)
     out_k = np.empty_like(k)
     out_id = np.empty(k.shape, np.int64)
     for i in range(k.shape[0]):
-        labels = _grains(q[i], None, 0.5)
-        labels = _merge_small(labels, int(min_area))
+        labels = _merge_small(regions[i], int(min_area))
         n = labels.max() + 1
         mean = np.bincount(labels.ravel(), weights=psi[i].ravel(), minlength=n) / np.bincount(labels.ravel(), minlength=n)
         out_k[i] = np.sin(mean)[labels]
