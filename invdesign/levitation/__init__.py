@@ -10,6 +10,7 @@ This is the diamagnet wing; a permanent magnet in a superconducting cavity is
 
 from .._mechanics import signed_frequency as signed_frequency
 from ._axial import axial_equilibrium as axial_equilibrium
+from ._axial import axis_stiffness as axis_stiffness
 from ._barrier import escape_barrier as escape_barrier
 from ._barrier import minimax_escape_levels as minimax_escape_levels
 from ._energy import b_squared as b_squared

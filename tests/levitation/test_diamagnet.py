@@ -14,6 +14,7 @@ from invdesign.levitation import (
     Sphere,
     anti_helmholtz_sphere,
     anti_helmholtz_trap,
+    axis_stiffness,
     b_squared,
     concentric_trap,
     energy,
@@ -95,6 +96,28 @@ def test_force_and_hessian_match_central_differences(ah):
     got = np.asarray(energy_hessian(x, ah, sphere))
     np.testing.assert_allclose(got, fd_h, atol=1e-6 * np.abs(fd_h).max())
     np.testing.assert_allclose(got, got.T, atol=1e-12 * np.abs(got).max())
+
+
+@pytest.mark.parametrize("trap", ["anti-helmholtz", "concentric"])
+def test_axis_stiffness_equals_the_full_hessian_on_the_axis(ah, trap):
+    """The closed-form axis stiffness (second-order off-axis expansion of B_z(z)) against the
+    elliptic-integral Hessian at the same points, and against the mpmath axis derivatives."""
+    loops, zs = (ah, [-0.2e-6, 0.15e-6, 0.9e-6]) if trap == "anti-helmholtz" else \
+        (concentric_trap(), [2e-6, 3.3e-6, 7e-6])
+    sphere = Sphere(radius=0.3e-6, mass=2e-15, k=1.5)
+    stiff = jax.jit(axis_stiffness)
+    for z in zs:
+        k_z, k_r = (float(k) for k in stiff(z, loops, sphere))
+        h = np.asarray(energy_hessian(np.array([0.0, 0.0, z]), loops, sphere))
+        scale = np.abs(h).max()
+        assert k_z == pytest.approx(h[2, 2], rel=1e-9, abs=1e-12 * scale)
+        assert k_r == pytest.approx(h[0, 0], rel=1e-9, abs=1e-12 * scale)
+        assert k_r == pytest.approx(h[1, 1], rel=1e-9, abs=1e-12 * scale)
+        if trap == "anti-helmholtz":
+            h_r, _, h_z = axis_hessian_b2(z, AH_AXIS)
+            coef = 1.5 * sphere_volume(0.3e-6) / (2 * MU0)
+            assert k_z == pytest.approx(coef * h_z, rel=1e-9)
+            assert k_r == pytest.approx(coef * h_r, rel=1e-9)
 
 
 def test_energy_is_differentiable_wrt_loops_and_sphere(ah):
