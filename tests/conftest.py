@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import jax
+import pytest
 
 jax.config.update("jax_enable_x64", True)
 
@@ -35,3 +36,21 @@ if _CACHE is not None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
+
+
+# Most tests outside the micromagnetic and surrogate folders compile far more than they run
+# (one BEM gradient compiles for 30 s and runs in milliseconds). For them XLA's cheaper
+# optimisation level saves about a third of the suite's compile time; the numerics are the
+# same operations (the references' tolerances do not depend on it). The flag is read at
+# compile time, so it is switched per test module.
+_RUNTIME_HEAVY = ("micromag", "surrogates")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _compile_effort(request):
+    path = Path(str(request.node.path))
+    heavy = any(part in _RUNTIME_HEAVY for part in path.parts)
+    old = jax.config.values.get("jax_disable_most_optimizations", False)
+    jax.config.update("jax_disable_most_optimizations", not heavy)
+    yield
+    jax.config.update("jax_disable_most_optimizations", old)

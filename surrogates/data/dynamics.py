@@ -15,6 +15,10 @@ Defaults (about half an hour on 2 CPU cores): the paper's grid of 256 x 64 x 1 c
 costs about 45 s of one core. Scale up with `--n-fields 200` (the paper's count) or more
 on a cluster (`--scheduler`); `--grid 128 32 1` (3.9 nm cells) is about 16x cheaper per
 trajectory; `--per-shard` sets how many trajectories one Dask task computes.
+
+A dataset grows: rerun in the same folder with a larger `--n-fields` and only the new
+fields are integrated (field k is the same for every count; grow by whole shards, i.e. from
+a multiple of `--per-shard`).
 """
 
 from __future__ import annotations
@@ -69,10 +73,12 @@ def sample_fields(n: int, *, seed: int, angle_deg: float = 44.0, field_mT=(22.0,
         raise ValueError(f"field_mT must be 0 < low <= high, got {field_mT}")
     if not (0 <= angle_deg <= 360):
         raise ValueError(f"angle_deg must be in [0, 360], got {angle_deg}")
-    rng = np.random.default_rng(seed)
+    # one (direction, magnitude) pair per row of a single stream: the first k fields are the
+    # same for every n >= k, so a dataset grows by appending fields
+    u = np.random.default_rng(seed).uniform(size=(n, 2))
     half = np.radians(angle_deg) / 2
-    phi = np.pi + rng.uniform(-half, half, n)
-    b = rng.uniform(lo, hi, n) * 1e-3
+    phi = np.pi + (2.0 * u[:, 0] - 1.0) * half
+    b = (lo + (hi - lo) * u[:, 1]) * 1e-3
     return np.stack([b * np.cos(phi), b * np.sin(phi), np.zeros(n)], axis=1)
 
 
@@ -183,7 +189,9 @@ def generate(out_dir, *, client=None, scheduler=None, n_workers=None, progress=T
             "name": f"shard-{k:04d}",
             "params": {"index": list(range(start, stop)), "fields_T": fields[start:stop].tolist(), "s_state": s_path.name},
         })
-    run_shards(compute_shard, out_dir, GENERATOR, settings, shards, client=client, scheduler=scheduler, n_workers=n_workers, progress=progress)
+    # n_fields is not part of the dataset's identity: asking for more fields appends shards
+    identity = {k: v for k, v in settings.items() if k != "n_fields"}
+    run_shards(compute_shard, out_dir, GENERATOR, identity, shards, client=client, scheduler=scheduler, n_workers=n_workers, progress=progress)
     ds = open_shards(out_dir, "sample")
     with xr.open_dataset(s_path, engine="h5netcdf") as s:
         ds["m_initial"] = s["m"].load()

@@ -136,10 +136,10 @@ def test_meissner_mesh_refinement_in_the_cavity_below_one_percent(cavity5):
         a = float(coarse.magnetic_energy(SPHERE, jnp.array(p), d))
         b = float(fine.magnetic_energy(SPHERE, jnp.array(p), d))
         assert abs(a / b - 1.0) < 0.01, (p, a, b)
-    for d in (ez, ex):
-        ha = axis_height(coarse, SPHERE, d, 5.6e-3, 12e-3)
-        hb = axis_height(fine, SPHERE, d, 5.6e-3, 12e-3)
-        assert abs((ha - 5e-3) / (hb - 5e-3) - 1.0) < 0.01
+    # the levitation height of the horizontal dipole (one direction: each costs 10-15 s here)
+    ha = axis_height(coarse, SPHERE, ex, 5.6e-3, 12e-3)
+    hb = axis_height(fine, SPHERE, ex, 5.6e-3, 12e-3)
+    assert abs((ha - 5e-3) / (hb - 5e-3) - 1.0) < 0.01
 
 
 def test_meissner_force_matches_finite_difference(cavity5):
@@ -242,15 +242,19 @@ def test_nloop_energy_scales_with_element_radius():
 
 
 def test_calibration_recovers_a_known_response_factor():
-    """Heights generated with response 0.3 (image and two-loop models) are fitted back from 1."""
-    ez, ex = jnp.array([0.0, 0.0, 1.0]), jnp.array([1.0, 0.0, 0.0])
+    """Heights generated with response 0.3 (two image models, two magnets) are fitted back from 1.
+
+    (The image model keeps this test to seconds: the fit is the same code for every model,
+    and a two-loop model costs 40 s of compilation here.)"""
+    ex = jnp.array([1.0, 0.0, 0.0])
     data = []
     for br in (1.22, 1.47):
         disk = DiskMagnet(**PAPER_DISK, remanence=br)
-        for model, d, lo in ((ImageModel(5e-3), ex, 5.6e-3), (TwoLoopModel(), ez, 5.9e-3)):
-            z = axis_height(model, disk, d, lo, 15e-3, response=0.3)
-            data.append(HeightDatum(label=f"{type(model).__name__} {br}", model=model, magnet=disk, direction=d,
-                                    height=z - 5e-3, z_lo=lo, z_hi=15e-3, reference=5e-3, source="synthetic"))
+        for plate in (5e-3, 6e-3):
+            model, lo = ImageModel(plate), plate + 0.6e-3
+            z = axis_height(model, disk, ex, lo, 15e-3, response=0.3)
+            data.append(HeightDatum(label=f"plate {plate} {br}", model=model, magnet=disk, direction=ex,
+                                    height=z - plate, z_lo=lo, z_hi=15e-3, reference=plate, source="synthetic"))
     ds = calibrate_response(data, initial=1.0, steps=150, learning_rate=0.05)
     assert float(ds.response) == pytest.approx(0.3, rel=2e-3)
     assert float(np.max(np.abs(ds.relative_residual))) < 1e-3

@@ -14,7 +14,7 @@ from invdesign_surrogates.data import _shards, dynamics, hysteresis
 def client():
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as c:
             yield c
 
@@ -181,7 +181,8 @@ def test_corrupt_shards_are_kept_and_stale_temporaries_removed(tmp_path):
 
 
 def test_dynamics_dataset_resumes_after_moving_its_folder(tmp_path, client):
-    kw = dict(grid=[16, 4, 1], n_fields=2, per_shard=1, t_end=2e-11, dt_out=1e-11, client=client, progress=False)
+    # the same time grid as the test above: its compiled integrator serves this one too
+    kw = dict(grid=[16, 4, 1], n_fields=2, per_shard=1, t_end=5e-11, dt_out=1e-11, client=client, progress=False)
     first = dynamics.generate(tmp_path / "a", **kw)
     manifest = (tmp_path / "a" / "manifest.json").read_text()
     assert str(tmp_path) not in manifest  # no absolute paths in the shard parameters
@@ -189,6 +190,15 @@ def test_dynamics_dataset_resumes_after_moving_its_folder(tmp_path, client):
     os.remove(tmp_path / "b" / "shard-0001.nc")
     again = dynamics.generate(tmp_path / "b", **kw)
     np.testing.assert_array_equal(again.m_avg.values, first.m_avg.values)
+    # asking for more fields appends shards; the fields already there stay as they are
+    before = _mtimes(tmp_path / "b")
+    grown = dynamics.generate(tmp_path / "b", **{**kw, "n_fields": 3})
+    assert grown.sizes["sample"] == 3
+    np.testing.assert_array_equal(grown.m_avg.values[:2], first.m_avg.values)
+    np.testing.assert_array_equal(grown.b_ext.values[:2], first.b_ext.values)
+    after = _mtimes(tmp_path / "b")
+    assert all(after[k] == before[k] for k in ("shard-0000.nc", "shard-0001.nc"))
+    assert sorted(k for k in after if k.startswith("shard")) == ["shard-0000.nc", "shard-0001.nc", "shard-0002.nc"]
 
 
 def test_a_combined_dataset_restores_its_shards(tmp_path, client):
