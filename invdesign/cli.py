@@ -1,7 +1,7 @@
 """The `invdesign` command: list design problems, run one, show a saved result.
 
     invdesign list
-    invdesign run coil-trap [--method gradient|genetic] [--out DIR] [--seed N] [--quick]
+    invdesign run coil-trap [--method gradient|genetic] [--out DIR] [--seed N] [--quick] [--resume]
                             (writes DIR/coil-trap-METHOD[-seedN][-quick].nc and .png plots)
     invdesign show results.nc
 
@@ -13,15 +13,18 @@ imports them directly. Each entry point names an `invdesign.optimize.ProblemEntr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .optimize import available_problems, load, save
+from .optimize import SearchInterrupted, available_problems, checkpointing, load, save
+from .optimize._checkpoint import checkpoint_files
 
 __all__ = ["main"]
 
@@ -108,13 +111,28 @@ def _cmd_run(args) -> int:
     if problem_msg:
         return _error(problem_msg)
     path = out / f"{tag}.nc"
+    prefix = out / tag
+    partial_path = out / f"{tag}.partial.nc"
     print(f"running {entry.name} with {method} search (seed {args.seed}{', quick' if args.quick else ''}) -> {path}")
+    existing = checkpoint_files(prefix)
+    if args.resume:
+        print(f"resuming from {len(existing)} checkpoint file(s) in {out}" if existing
+              else f"note: --resume, but {out} holds no checkpoint of this run; starting from the beginning")
+    elif existing:
+        print(f"note: {out} holds checkpoints of an interrupted run; starting over (--resume continues it)")
     if path.exists():
         print(f"note: {path} exists (an earlier run with the same problem, method, seed and --quick); "
               "it is replaced when this run finishes")
     t0 = time.perf_counter()
     extra = {"verify": args.verify} if entry.verifies else {}
-    ds = entry.run(method=method, seed=args.seed, quick=args.quick, progress=not args.no_progress, **extra)
+    try:
+        with _sigterm_as_interrupt(), checkpointing(prefix, resume=args.resume):
+            ds = entry.run(method=method, seed=args.seed, quick=args.quick, progress=not args.no_progress, **extra)
+    except KeyboardInterrupt as exc:
+        command = (f"invdesign run {entry.name} --method {method} --out {out}"
+                   + (f" --seed {args.seed}" if args.seed else "") + (" --quick" if args.quick else "")
+                   + (f" --verify {args.verify}" if args.verify else "") + " --resume")
+        return _interrupted(exc, partial_path, command)
     elapsed = time.perf_counter() - t0
     try:
         save(ds, path)
@@ -126,12 +144,46 @@ def _cmd_run(args) -> int:
     except OSError as exc:
         name = exc.filename or path
         return _error(f"cannot write {str(name)!r} ({_reason(exc)}); the search result is lost")
+    for f in checkpoint_files(prefix) + [partial_path]:
+        f.unlink(missing_ok=True)  # the finished result replaces them
     print(entry.summary(ds))
     print(f"\nsearch took {elapsed:.1f} s")
     print(f"dataset: {path}")
     for p in pngs:
         print(f"plot:    {p}")
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (e.g. from a batch scheduler) stops the run like Ctrl-C (main thread only)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _interrupted(exc: KeyboardInterrupt, partial_path: Path, resume: str) -> int:
+    """Save the partial result of an interrupted run and say how to continue; exit status 130."""
+    partial = getattr(exc, "partial", None) if isinstance(exc, SearchInterrupted) else None
+    if partial is not None:
+        try:
+            save(partial, partial_path)
+            print(f"\ninterrupted: partial result (marked status=interrupted) in {partial_path}", file=sys.stderr)
+        except OSError as err:
+            print(f"\ninterrupted: could not write the partial result {str(partial_path)!r} ({_reason(err)})",
+                  file=sys.stderr)
+    else:
+        print("\ninterrupted before the first finished iteration", file=sys.stderr)
+    print(f"continue with: {resume}", file=sys.stderr)
+    return 130
 
 
 def _cmd_show(args) -> int:
@@ -172,7 +224,9 @@ def main(argv=None) -> int:
             "when it is not 0, -quick for --quick): the dataset OUT/TAG.nc and plots OUT/TAG-*.png, "
             "e.g. runs/coil-trap-gradient-seed3-quick/coil-trap-gradient-seed3-quick.nc. Runs that "
             "differ in method, seed or --quick therefore never overwrite each other, even with a "
-            "shared --out; repeating the same run replaces its files, and says so before it starts."
+            "shared --out; repeating the same run replaces its files, and says so before it starts. "
+            "While a search runs it checkpoints to OUT/TAG.checkpoint-N.npz; Ctrl-C or SIGTERM saves "
+            "the result so far as OUT/TAG.partial.nc, and --resume continues from the checkpoints."
         ),
     )
     run.add_argument("problem", help="problem name (see `invdesign list`)")
@@ -182,6 +236,9 @@ def main(argv=None) -> int:
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--quick", action="store_true", help="small, fast settings (smoke test)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run of the same problem, method, seed and --quick from "
+                          "its checkpoints in OUT (searches checkpoint as they go)")
     run.add_argument("--verify", type=int, default=0, metavar="N",
                      help="surrogate problems: re-check the best N designs with the full solver (default 0)")
     show = sub.add_parser("show", help="print a saved result dataset")

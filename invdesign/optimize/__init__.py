@@ -29,6 +29,8 @@ Design problems outside the library register a `ProblemEntry` under the
 ``invdesign.problems`` entry-point group; `available_problems()` loads them.
 """
 
+from ._checkpoint import SearchInterrupted as SearchInterrupted
+from ._checkpoint import checkpointing as checkpointing
 from ._elementwise import JittedPoint as JittedPoint
 from ._genetic import PymooProblem as PymooProblem
 from ._genetic import VectorizedEvaluator as VectorizedEvaluator
@@ -58,8 +60,10 @@ __all__ = [
     "Parameter",
     "ProblemEntry",
     "PymooProblem",
+    "SearchInterrupted",
     "VectorizedEvaluator",
     "available_problems",
+    "checkpointing",
     "final",
     "genetic_search",
     "gradient_search",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ from pymoo.core.problem import Problem
 from pymoo.core.population import Population
 from tqdm.auto import tqdm
 
+from . import _checkpoint as _ckpt
 from ._problem import DesignProblem
 from ._results import HISTORY_PREFIX, build_dataset
 
@@ -225,6 +227,8 @@ def genetic_search(
     scheduler_address: str | None = None,
     cluster_kwargs: Mapping[str, Any] | None = None,
     progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> xr.Dataset:
     """Search a `DesignProblem` with pymoo's GA (one objective) or NSGA-II (several).
 
@@ -242,6 +246,14 @@ def genetic_search(
     - `client`: a `distributed.Client` to use; else `scheduler_address` to connect to; else
       a `LocalCluster(**cluster_kwargs)` is started and closed by this function.
     - `progress`: tqdm bar over generations (shown when the search runs longer than 2 s).
+    - `checkpoint`: a file (``.npz``) to write every evaluated generation to, atomically
+      (default: the enclosing `invdesign.optimize.checkpointing` block's, else none).
+    - `resume`: continue from `checkpoint` when it exists (same problem, seed and settings,
+      else ValueError): pymoo is replayed from the seed with the stored evaluations, then
+      continues; the result equals the uninterrupted run's.
+
+    Ctrl-C raises `SearchInterrupted` (a `KeyboardInterrupt`) whose `partial` is the
+    dataset of the finished generations, marked ``status = "interrupted"``.
 
     **Returns:** an `xarray.Dataset`: the answer on dim `solution` (Pareto set sorted by the
     first objective, or the best individual) under the bare names with `cv` (pymoo's
@@ -285,13 +297,22 @@ def genetic_search(
         "mutation": "PM",
         "eliminate_duplicates": 1,
     }
+    ckpt_path, resume = _ckpt.resolve(checkpoint, resume)
+    # the backend does not change the numbers: a run may resume on another backend
+    ident = _ckpt.identity(problem, algo_name, seed, {k: v for k, v in settings.items()
+                                                        if k not in ("backend", "scheduler_address", "batch_size")})
+    saved = _ckpt.load_for_resume(ckpt_path, resume, ident)
+    replay = _Replay(problem, saved, ckpt_path)
     with contextlib.ExitStack() as stack:
-        if backend == "dask":
+        if replay.exhausts_run(int(n_gen)):
+            evaluator: Callable = _no_evaluations
+        elif backend == "dask":
             dask_client = stack.enter_context(_dask_client(client, scheduler_address, cluster_kwargs))
-            evaluator: Callable = _DaskEvaluator(problem, dask_client)
+            evaluator = _DaskEvaluator(problem, dask_client)
         else:
             evaluator = VectorizedEvaluator(problem, int(batch_size))
-        pm_problem = PymooProblem(problem, evaluator)
+        replay.evaluator = evaluator
+        pm_problem = PymooProblem(problem, replay)
         algo.setup(pm_problem, termination=("n_gen", int(n_gen)), seed=int(seed), verbose=False)
         records = []
         bar = stack.enter_context(
@@ -304,18 +325,94 @@ def genetic_search(
                 leave=False,
             )
         )
-        while algo.has_next():
-            infills = algo.ask()
-            algo.evaluator.eval(pm_problem, infills)
-            algo.tell(infills=infills)
-            records.append(_snapshot(algo.pop, algo.evaluator.n_eval))
-            bar.update(1)
-        opt = algo.result().opt
-        if opt is None or len(opt) == 0:
-            # no feasible individual: report the least infeasible one (converged = 0)
-            cv = np.asarray(algo.pop.get("CV"), dtype=float).reshape(-1)
-            opt = algo.pop[[int(np.argmin(cv))]]
+        try:
+            while algo.has_next():
+                infills = algo.ask()
+                algo.evaluator.eval(pm_problem, infills)
+                algo.tell(infills=infills)
+                records.append(_snapshot(algo.pop, algo.evaluator.n_eval))
+                bar.update(1)
+                replay.save(ident, pm_problem.output_names, len(records), done=not algo.has_next())
+        except KeyboardInterrupt:
+            partial = None
+            if records:
+                partial = _ckpt.mark_interrupted(
+                    _dataset(problem, pm_problem.output_names, records, _best(algo), algo_name, settings, seed,
+                             int(pop_size)),
+                    f"{len(records)} generations",
+                )
+            raise _ckpt.SearchInterrupted(partial, ckpt_path) from None
+        opt = _best(algo)
     return _dataset(problem, pm_problem.output_names, records, opt, algo_name, settings, seed, int(pop_size))
+
+
+def _best(algo):
+    opt = algo.result().opt if algo.n_gen else None
+    if opt is None or len(opt) == 0:
+        # no feasible individual: report the least infeasible one (converged = 0)
+        cv = np.asarray(algo.pop.get("CV"), dtype=float).reshape(-1)
+        opt = algo.pop[[int(np.argmin(cv))]]
+    return opt
+
+
+def _no_evaluations(Z):
+    raise RuntimeError("a finished search was replayed from its checkpoint but asked for a new evaluation")
+
+
+class _Replay:
+    """The evaluator pymoo sees: stored batches first (checked against pymoo's request), then
+    the real `evaluator`; every batch is kept for the checkpoint."""
+
+    def __init__(self, problem: DesignProblem, saved, path):
+        self.problem, self.path, self.evaluator = problem, path, None
+        self.batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.stored: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.names: list[str] | None = None
+        self.stored_generations = 0
+        if saved is not None:
+            meta, arrays = saved
+            self.names = meta["output_names"]
+            self.stored_generations = int(meta["generations"])
+            sizes = np.cumsum(arrays["batch_sizes"])[:-1]
+            self.stored = list(zip(*(np.split(arrays[k], sizes) for k in ("Z", "P", "OUT"))))
+
+    def exhausts_run(self, n_gen: int) -> bool:
+        return bool(self.stored) and self.stored_generations >= n_gen
+
+    def __call__(self, Z):
+        Z = np.asarray(Z, dtype=float)
+        k = len(self.batches)
+        if k < len(self.stored):
+            z, P, O = self.stored[k]
+            if z.shape != Z.shape or not np.array_equal(z, Z):
+                raise ValueError(
+                    f"checkpoint {str(self.path)!r}: generation {k + 1} of the replay asks for another "
+                    "population than the stored run (different pymoo version or settings?); delete it to start over"
+                )
+        else:
+            params, outputs = self.evaluator(Z)
+            names = list(outputs)
+            P = np.column_stack([np.asarray(params[n], dtype=float) for n in self.problem.space.names])
+            O = np.column_stack([np.asarray(outputs[n], dtype=float) for n in names])
+            if self.names is None:
+                self.names = names
+            elif names != self.names:
+                raise ValueError(f"evaluate output names changed between batches: {self.names} vs {names}")
+        self.batches.append((Z, P, O))
+        params = {n: P[:, j] for j, n in enumerate(self.problem.space.names)}
+        return params, {n: O[:, j] for j, n in enumerate(self.names)}
+
+    def save(self, ident, output_names, generations: int, done: bool) -> None:
+        if self.path is None or generations <= self.stored_generations:
+            return
+        _ckpt.write_checkpoint(self.path, {
+            "identity": ident, "output_names": self.names, "generations": generations, "done": done,
+        }, {
+            "Z": np.concatenate([b[0] for b in self.batches]),
+            "P": np.concatenate([b[1] for b in self.batches]),
+            "OUT": np.concatenate([b[2] for b in self.batches]),
+            "batch_sizes": np.array([len(b[0]) for b in self.batches], dtype=np.int64),
+        })
 
 
 def _snapshot(pop: Population, n_eval: int) -> dict[str, np.ndarray]:

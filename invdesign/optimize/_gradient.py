@@ -18,6 +18,7 @@ relative change of `L` <= `rtol`) and the complementarity measure
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ import optax
 import xarray as xr
 from tqdm.auto import tqdm
 
+from . import _checkpoint as _ckpt
 from ._problem import DesignProblem, NonFiniteOutputError
 from ._results import build_dataset
 
@@ -190,6 +192,8 @@ def gradient_search(
     seed: int = 0,
     progress: bool = True,
     chunk_size: int = CHUNK_SIZE,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> xr.Dataset:
     """Minimise a `DesignProblem` by gradient descent in the unconstrained parametrisation.
 
@@ -217,6 +221,14 @@ def gradient_search(
     - `chunk_size`: inner iterations per compiled `lax.scan` call (default 64); the history
       comes back to the host once per chunk. The iterates do not depend on it; a small value
       saves work when `max_iter` is small and each step is costly.
+    - `checkpoint`: a file (``.npz``) to write the search state to after every chunk,
+      atomically (see `invdesign.optimize.checkpointing`; default: the enclosing
+      `checkpointing` block's, else none).
+    - `resume`: continue from `checkpoint` when it exists (same problem and settings, else
+      ValueError); the continued run computes the same iterates as an uninterrupted one.
+
+    Ctrl-C raises `SearchInterrupted` (a `KeyboardInterrupt`) whose `partial` is the
+    dataset of the finished iterations, marked ``status = "interrupted"``.
 
     **Returns:** an `xarray.Dataset` on dim `iteration` with every parameter and output,
     `lagrangian`, `scalarized_objective`, `grad_norm`, `max_violation`, `outer`, `penalty`
@@ -246,6 +258,23 @@ def gradient_search(
     if n_con == 0:
         outer_iters = 1
 
+    settings = {
+        "method": method,
+        "x0": None if x0 is None else (x0 if isinstance(x0, str) else {k: float(v) for k, v in x0.items()}),
+        "max_iter": int(max_iter),
+        "learning_rate": (
+            learning_rate if learning_rate is None or isinstance(learning_rate, (int, float)) else repr(learning_rate)
+        ),
+        "tol": float(tol),
+        "rtol": float(rtol),
+        "weights": dict(zip(problem.objective_names, w.tolist())),
+        "penalty": float(penalty),
+        "outer_iters": int(outer_iters),
+    }
+    ckpt_path, resume = _ckpt.resolve(checkpoint, resume)
+    ident = _ckpt.identity(problem, f"gradient-{method}", seed, {**settings, "chunk_size": int(chunk_size)})
+    saved = _ckpt.load_for_resume(ckpt_path, resume, ident)
+
     run_chunk = _chunk_runner(problem, method, learning_rate, int(chunk_size))
     w_arr, tol_arr, rtol_arr = jnp.asarray(w), jnp.asarray(float(tol)), jnp.asarray(float(rtol))
     u = space.to_unconstrained(_start(problem, x0, seed))
@@ -255,16 +284,55 @@ def gradient_search(
     chunks: list[dict[str, np.ndarray]] = []
     extra: dict[str, list] = {"outer": [], "penalty": [], "multiplier": []}
     converged, message = False, ""
+    iteration = 0
+    first_outer, resume_inner = 0, None
+    if saved is not None:
+        meta, arrays = saved
+        pos = meta["position"]
+        history = _unpack_history(problem, arrays, n_con)
+        if history is not None:
+            chunks, extra = [history[0]], history[1]
+        iteration = int(pos["iteration"])
+        if pos["done"]:
+            return _dataset(problem, chunks, extra, method, bool(pos["converged"]), pos["message"], seed, settings)
+        u = jnp.asarray(arrays["u"])
+        lam = jnp.asarray(arrays["lam"])
+        mu = float(pos["mu"])
+        prev_violation = float(pos["prev_violation"])
+        first_outer = int(pos["outer"])
+        if pos["inner"]:
+            like = opt.init(u)
+            leaves = [jnp.asarray(arrays[f"state_{i}"]) for i in range(len(jax.tree_util.tree_leaves(like)))]
+            resume_inner = (jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(like), leaves),
+                            jnp.asarray(arrays["prev"]), int(pos["k"]))
+
+    def save_state(outer, inner, k=0, state=None, prev=None, done=False):
+        if ckpt_path is None:
+            return
+        arrays = {"u": np.asarray(u), "lam": np.asarray(lam)}
+        if inner:
+            arrays["prev"] = np.asarray(prev)
+            arrays.update({f"state_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree_util.tree_leaves(state))})
+        arrays.update(_pack_history(problem, chunks, extra))
+        _ckpt.write_checkpoint(ckpt_path, {"identity": ident, "position": {
+            "outer": outer, "inner": inner, "k": k, "iteration": iteration, "mu": mu,
+            "prev_violation": prev_violation, "done": done, "converged": converged, "message": message,
+        }}, arrays)
+
     # No total: max_iter * outer_iters is only a cap (runs usually stop far earlier), and a
     # bar towards it would show a meaningless percentage and ETA. The postfix shows what
     # decides convergence instead: the gradient norm (stop at `tol`) and, with constraints,
     # the largest scaled violation.
-    bar = tqdm(total=None, desc=f"{method} {problem.name}", unit="it", disable=not progress, delay=2.0, leave=False)
-    iteration = 0
+    bar = tqdm(total=None, initial=iteration, desc=f"{method} {problem.name}", unit="it", disable=not progress,
+               delay=2.0, leave=False)
     try:
-        for outer in range(int(outer_iters)):
-            state = opt.init(u)
-            prev, k = jnp.asarray(jnp.inf), 0
+        for outer in range(first_outer, int(outer_iters)):
+            if resume_inner is not None:
+                state, prev, k = resume_inner
+                resume_inner = None
+            else:
+                state = opt.init(u)
+                prev, k = jnp.asarray(jnp.inf), 0
             inner_converged = False
             last = None
             while k < max_iter:
@@ -290,6 +358,8 @@ def gradient_search(
                     inner_converged = True
                     break
                 u, state, prev = carry[0], carry[1], carry[2]
+                if k < max_iter:
+                    save_state(outer, True, k, state, prev)
             u = jnp.asarray(last["u"])
             c = np.asarray(problem.constraint_matrix(last["out"]))
             violation = float(max(0.0, np.max(c))) if n_con else 0.0
@@ -308,28 +378,49 @@ def gradient_search(
             if violation > 0.25 * prev_violation:
                 mu *= 10.0
             prev_violation = violation
+            if outer + 1 < int(outer_iters):
+                save_state(outer + 1, False)
         if not converged:
             message = (
                 f"not converged after {iteration} iterations (max_iter={max_iter} per outer, "
                 f"outer_iters={outer_iters}): grad_norm={float(last['grad_norm']):.3g}, "
                 f"max_violation={violation:.3g}, complementarity={complementarity:.3g}"
             )
+        save_state(None, False, done=True)
+    except KeyboardInterrupt:
+        partial = None
+        if chunks:
+            partial = _ckpt.mark_interrupted(
+                _dataset(problem, chunks, extra, method, False, "", seed, settings), f"{iteration} iterations")
+        raise _ckpt.SearchInterrupted(partial, ckpt_path) from None
     finally:
         bar.close()
 
-    return _dataset(problem, chunks, extra, method, converged, message, seed, {
-        "method": method,
-        "x0": None if x0 is None else (x0 if isinstance(x0, str) else {k: float(v) for k, v in x0.items()}),
-        "max_iter": int(max_iter),
-        "learning_rate": (
-            learning_rate if learning_rate is None or isinstance(learning_rate, (int, float)) else repr(learning_rate)
-        ),
-        "tol": float(tol),
-        "rtol": float(rtol),
-        "weights": dict(zip(problem.objective_names, w.tolist())),
-        "penalty": float(penalty),
-        "outer_iters": int(outer_iters),
-    })
+    return _dataset(problem, chunks, extra, method, converged, message, seed, settings)
+
+
+_HISTORY_KEYS = ("lagrangian", "scalarized_objective", "grad_norm")
+
+
+def _pack_history(problem: DesignProblem, chunks: list[dict], extra: dict) -> dict[str, np.ndarray]:
+    """The history so far as flat arrays (`h/...`), what `_dataset` needs to rebuild it."""
+    if not chunks:
+        return {}
+    out = {f"h/{k}": np.concatenate([c[k] for c in chunks]) for k in _HISTORY_KEYS}
+    out.update({f"h/params/{n}": np.concatenate([c["params"][n] for c in chunks]) for n in problem.space.names})
+    out.update({f"h/out/{n}": np.concatenate([c["out"][n] for c in chunks]) for n in chunks[0]["out"]})
+    out.update({f"h/extra/{k}": np.concatenate(v) for k, v in extra.items()})
+    return out
+
+
+def _unpack_history(problem: DesignProblem, arrays: dict, n_con: int):
+    if "h/lagrangian" not in arrays:
+        return None
+    chunk = {k: arrays[f"h/{k}"] for k in _HISTORY_KEYS}
+    chunk["params"] = {n: arrays[f"h/params/{n}"] for n in problem.space.names}
+    chunk["out"] = {k[len("h/out/"):]: v for k, v in arrays.items() if k.startswith("h/out/")}
+    extra = {k: [arrays[f"h/extra/{k}"]] for k in ("outer", "penalty", "multiplier")}
+    return chunk, extra
 
 
 def _progress_postfix(problem: DesignProblem, last: dict, outer: int, outer_iters: int, tol: float) -> dict[str, str]:
