@@ -1,7 +1,7 @@
 """The `invdesign` command: list design problems, run one, show a saved result.
 
     invdesign list
-    invdesign run coil-trap [--method gradient|genetic] [--out DIR] [--seed N] [--quick] [--resume]
+    invdesign run coil-trap [--method gradient|genetic|hybrid] [--out DIR] [--seed N] [--quick] [--resume]
                             (writes DIR/coil-trap-METHOD[-seedN][-quick].nc and .png plots)
     invdesign show results.nc
 
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
         ),
     )
     run.add_argument("problem", help="problem name (see `invdesign list`)")
-    run.add_argument("--method", choices=["gradient", "genetic"], default=None,
+    run.add_argument("--method", choices=["gradient", "genetic", "hybrid"], default=None,
                      help="search method (default: the problem's first method)")
     run.add_argument("--out", default=None, help="output directory (default runs/TAG, see below)")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -36,6 +36,7 @@ from ._genetic import PymooProblem as PymooProblem
 from ._genetic import VectorizedEvaluator as VectorizedEvaluator
 from ._genetic import genetic_search as genetic_search
 from ._gradient import gradient_search as gradient_search
+from ._hybrid import hybrid_search as hybrid_search
 from ._problem import Constraint as Constraint
 from ._problem import DesignProblem as DesignProblem
 from ._problem import NonFiniteOutputError as NonFiniteOutputError
@@ -68,6 +69,7 @@ __all__ = [
     "genetic_search",
     "gradient_search",
     "history",
+    "hybrid_search",
     "load",
     "save",
     "summary_table",

@@ -26,7 +26,7 @@ __all__ = ["ENTRY_POINT_GROUP", "ProblemEntry", "available_problems"]
 ENTRY_POINT_GROUP = "invdesign.problems"
 """The entry-point group every `ProblemEntry` is registered under."""
 
-METHODS = ("gradient", "genetic")
+METHODS = ("gradient", "genetic", "hybrid")
 """The search methods a `ProblemEntry` may offer."""
 
 

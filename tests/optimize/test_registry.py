@@ -22,7 +22,7 @@ def test_entry_defaults_and_checks():
     assert ProblemEntry("toy", "a toy", "genetic", run=_run, plot=_plot).methods == ("genetic",)
     with pytest.raises(ValueError, match="name must be a non-empty string without spaces"):
         ProblemEntry("my toy", "a toy", ("gradient",), run=_run, plot=_plot)
-    with pytest.raises(ValueError, match=r"'toy': methods must be a non-empty sequence of \['gradient', 'genetic'\]"):
+    with pytest.raises(ValueError, match=r"'toy': methods must be a non-empty sequence of \['gradient', 'genetic', 'hybrid'\]"):
         ProblemEntry("toy", "a toy", ("newton",), run=_run, plot=_plot)
     with pytest.raises(ValueError, match="methods"):
         ProblemEntry("toy", "a toy", (), run=_run, plot=_plot)
