@@ -15,23 +15,34 @@ diamagnet, paper section 5.2: radius 5 um, mass 4.487e-12 kg) on the axis above 
 
 `COIL_TRAP`, `COIL_TRAP_ANTI_HELMHOLTZ` and `COIL_TRAP_PARETO` are the command-line entries
 (`invdesign run coil-trap`); their table is the generic `invdesign.optimize.summary_table`.
+Besides the search history they draw the designed trap: the sphere's energy on the x-z plane
+around the final design with wires, equilibrium, trap frequencies and escape level
+(`plot_trap_map`, numbers from `trap_map`), and for the Pareto run the front with its
+extremes and knee marked (`plot_pareto_front`, `pareto_picks`) and the knee design's map.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import textwrap
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 import invdesign  # noqa: F401  (x64)
+from invdesign.fields import Loops
 from invdesign.levitation import (
     Sphere,
     anti_helmholtz_trap,
     axial_equilibrium,
     axis_stiffness,
     concentric_trap,
+    energy,
     escape_barrier,
+    minimax_escape_levels,
     signed_frequency,
 )
 from invdesign.optimize import (
@@ -41,18 +52,24 @@ from invdesign.optimize import (
     Objective,
     Parameter,
     ProblemEntry,
+    final,
     genetic_search,
     gradient_search,
 )
 
 __all__ = [
-    "PAPER_SPHERE",
-    "trap_outputs",
-    "levitation_problem",
-    "pareto_problem",
     "COIL_TRAP",
     "COIL_TRAP_ANTI_HELMHOLTZ",
     "COIL_TRAP_PARETO",
+    "PAPER_SPHERE",
+    "levitation_problem",
+    "pareto_picks",
+    "pareto_problem",
+    "plot_pareto_front",
+    "plot_trap_map",
+    "problem_from_dataset",
+    "trap_map",
+    "trap_outputs",
 ]
 
 PAPER_SPHERE = dict(radius=5e-6, mass=4.487e-12)
@@ -184,6 +201,8 @@ def levitation_problem(geometry="concentric", target_height=None, freq_floor=Non
     **Returns:** a `DesignProblem` with objective `current` (A, min) and constraints
     `height_error`, `freq_margin`, `no_equilibrium`, `wire_gap` (and `radius_order`), all
     `<= 0`. The equilibrium height is found inside `evaluate` and differentiated implicitly.
+    Its `model` maps a design to ``(loops, sphere)`` and its `options` (JSON) rebuild it
+    (`problem_from_dataset`), which the design pictures use.
     """
     if geometry not in _GEOMETRIES:
         raise ValueError(f"geometry must be one of {sorted(_GEOMETRIES)}, got {geometry!r}")
@@ -221,6 +240,14 @@ def levitation_problem(geometry="concentric", target_height=None, freq_floor=Non
                    scale=sphere["radius"] / 5),
         *geometry_cons,
     ]
+
+    def trap(p):
+        return build(p)[0], particle
+
+    options = {"kind": "levitation", "geometry": geometry, "target_height": target_height,
+               "freq_floor": freq_floor, "height_tol": height_tol, "k": float(k),
+               "free_geometry": bool(free_geometry),
+               "sphere": {key: float(val) for key, val in sphere.items()}}
     return DesignProblem(
         "coil-trap" if geometry == "concentric" else f"coil-trap-{geometry}",
         DesignSpace(params),
@@ -233,6 +260,8 @@ def levitation_problem(geometry="concentric", target_height=None, freq_floor=Non
                      f"+- {height_tol * 1e9:g} nm with all trap frequencies >= {freq_floor:g} Hz "
                      f"at least current"),
         outputs=_OUTPUTS,
+        model=trap,
+        options=json.dumps(options, sort_keys=True),
     )
 
 
@@ -241,7 +270,8 @@ def pareto_problem(k=1.0, sphere=PAPER_SPHERE, barrier_grid=40):
 
     Design: the two currents and the two radii of the concentric trap. Constraints: an
     equilibrium on the axis exists and is stable in every direction, the sphere clears the
-    wires by 0.5 um, the outer radius exceeds the inner by 1 um.
+    wires by 0.5 um, the outer radius exceeds the inner by 1 um. `model` and `options` as
+    in `levitation_problem`.
     """
     particle = Sphere(radius=sphere["radius"], mass=sphere["mass"], k=k)
     params = [
@@ -270,6 +300,10 @@ def pareto_problem(k=1.0, sphere=PAPER_SPHERE, barrier_grid=40):
             "freq_radial": out["freq_radial"],
         }
 
+    def trap(p):
+        return concentric_trap(p["current_inner"], p["inner_radius"], p["outer_radius"],
+                               current_outer=p["current_outer"]), particle
+
     return DesignProblem(
         "coil-trap-pareto",
         DesignSpace(params),
@@ -287,7 +321,315 @@ def pareto_problem(k=1.0, sphere=PAPER_SPHERE, barrier_grid=40):
         ],
         description="concentric chip trap: Pareto front of trap frequency, current and trap depth",
         outputs=_OUTPUTS,
+        model=trap,
+        options=json.dumps({"kind": "pareto", "k": float(k), "barrier_grid": int(barrier_grid),
+                            "sphere": {key: float(val) for key, val in sphere.items()}},
+                           sort_keys=True),
     )
+
+
+# ---------------------------------------------------------------------------------------
+# pictures of the designs
+
+
+def problem_from_dataset(ds):
+    """The `DesignProblem` a coil-trap result was found with, rebuilt from its attrs.
+
+    Uses the dataset attr `problem_options` (written by every search); results without it
+    get the command-line defaults for their problem name (geometry from the name, free
+    geometry when the radii are parameters).
+    """
+    options = ds.attrs.get("problem_options", "")
+    if options:
+        opts = json.loads(options)
+        if opts.pop("kind") == "pareto":
+            return pareto_problem(**opts)
+        return levitation_problem(**opts)
+    name = ds.attrs["problem"]
+    if name == "coil-trap-pareto":
+        return pareto_problem()
+    geometry = "concentric" if name == "coil-trap" else name[len("coil-trap-"):]
+    return levitation_problem(geometry, free_geometry=len(json.loads(ds.attrs["parameters"])) > 2)
+
+
+def _wires(loops):
+    """Where the loops cut the x-z plane: ``[(x, z, direction)]``, direction +1 when the
+    current there runs along +y (into the page of an x-z plot), -1 along -y."""
+    radius = np.atleast_1d(np.asarray(loops.radius, dtype=float))
+    shape = radius.shape
+    centre = np.broadcast_to(np.asarray(loops.center, dtype=float), shape + (3,)).reshape(-1, 3)
+    normal_z = np.broadcast_to(np.asarray(loops.normal, dtype=float), shape + (3,)).reshape(-1, 3)[:, 2]
+    current = np.broadcast_to(np.asarray(loops.current, dtype=float), shape).reshape(-1)
+    out = []
+    for a, c, nz, i in zip(radius.reshape(-1), centre, normal_z, current):
+        sense = float(np.sign(i * nz))  # counter-clockwise about +z: +y at x = +a
+        out += [(float(c[0] + a), float(c[2]), sense), (float(c[0] - a), float(c[2]), -sense)]
+    return out
+
+
+def _flat_loops(loops):
+    """The same loops with every field spelled out per loop (one compile of `_energy_grid`
+    serves every two-loop trap, whatever broadcasting its builder used)."""
+    radius = jnp.ravel(jnp.asarray(loops.radius, dtype=float))
+    shape = (radius.size, 3)
+    return Loops(radius=radius, current=jnp.broadcast_to(loops.current, radius.shape).ravel(),
+                 center=jnp.broadcast_to(loops.center, shape), normal=jnp.broadcast_to(loops.normal, shape))
+
+
+_escape_levels = jax.jit(minimax_escape_levels)
+
+
+@jax.jit
+def _energy_grid(loops, particle, pts, x_eq):
+    """`energy` at the points (NaN where the sphere would touch a wire), at `x_eq`, and
+    whether the sphere at `x_eq` clears the wires: one compiled call."""
+    free = loops.distance_to_wire(pts) >= particle.radius
+    u = energy(jnp.where(free[..., None], pts, x_eq), loops, particle)
+    clear = loops.distance_to_wire(x_eq) >= particle.radius
+    return jnp.where(free, u, jnp.nan), energy(x_eq, loops, particle), clear
+
+
+def trap_map(ds, solution=0, n=81, problem=None):
+    """What `plot_trap_map` draws: the sphere's energy on the x-z plane around a final design.
+
+    The design (the last iteration of a gradient search, or entry `solution` of the final
+    set of a genetic one, see `invdesign.optimize.final`) is rebuilt with the problem's own
+    loop builder (`problem_from_dataset`).
+
+    **Arguments:**
+
+    - `ds`: a coil-trap search result; `solution`: which final design.
+    - `n`: grid points per direction (odd, so the axis x = 0 is on the grid).
+    - `problem`: the problem (default rebuilt from `ds`).
+
+    **Returns:** dict with `x`, `z` (m, 1-D), `energy` (J, shape ``(n, n)`` over ``(z, x)``,
+    ``U - U(equilibrium)``, NaN where the sphere would touch a wire), `equilibrium`
+    ``(0, height)`` (m, the dataset's `height`), `wires` (`[(x, z, direction)]`, see the
+    picture's legend), `freq_axial`, `freq_radial` (Hz, the dataset's), `depth` (J: the
+    escape barrier over the drawn box computed on this grid as
+    `invdesign.levitation.escape_barrier` does, ``inf`` when no exit is reachable without
+    touching a wire), `saddle` ``(x, z)`` (m, the bottleneck cell of the escape, x >= 0;
+    None without a finite depth), `params` (the design), `sphere_radius` (m) and, for
+    results that carry it, `depth_objective` (J, the dataset's `depth`).
+    """
+    if n < 5 or not n % 2:
+        raise ValueError(f"n must be an odd integer >= 5, got {n!r}")
+    problem = problem if problem is not None else problem_from_dataset(ds)
+    row = final(ds).isel(solution=int(solution))
+    params = {name: float(row[name]) for name in problem.space.names}
+    loops, particle = problem.model(params)
+    z_eq = float(row["height"])
+    radius = np.asarray(loops.radius, dtype=float)
+    z_loops = [w[1] for w in _wires(loops)]
+    r_out = float(np.max(radius))
+    half = 1.6 * r_out
+    z_lo = min(min(z_loops), z_eq) - 0.8 * r_out
+    z_hi = max(max(z_loops), z_eq) + 0.8 * r_out
+    x = np.linspace(-half, half, n)
+    z = np.linspace(z_lo, z_hi, n)
+    xx, zz = np.meshgrid(x, z)
+    pts = np.stack([xx, np.zeros_like(xx), zz], axis=-1)
+    a_sphere = float(particle.radius)
+    u, u_eq, clear = (np.asarray(a) for a in _energy_grid(_flat_loops(loops), particle, pts,
+                                                          jnp.array([0.0, 0.0, z_eq])))
+    d = u - (float(u_eq) if clear else np.nan)
+    # escape over the drawn box, as `escape_barrier` does it (minimax flood on the r = x >= 0
+    # half, exits on the outer, top and bottom edges), on this grid so the contour matches
+    depth, saddle = np.nan, None
+    if clear:
+        half_plane = d[:, n // 2:]
+        exits = np.zeros(half_plane.shape, dtype=bool)
+        exits[:, -1] = exits[0, :] = exits[-1, :] = True
+        levels = np.asarray(_escape_levels(half_plane, exits))
+        depth = float(levels[int(np.argmin(np.abs(z - z_eq))), 0])
+        if np.isfinite(depth):
+            # the bottleneck: the cell whose energy is the escape level
+            iz, ix = np.unravel_index(np.nanargmin(np.abs(half_plane - depth)), half_plane.shape)
+            saddle = (float(x[n // 2 + ix]), float(z[iz]))
+    out = {
+        "x": x, "z": z, "energy": d, "equilibrium": (0.0, z_eq), "wires": _wires(loops),
+        "freq_axial": float(row["freq_axial"]), "freq_radial": float(row["freq_radial"]),
+        "depth": depth, "saddle": saddle, "params": params, "sphere_radius": a_sphere,
+    }
+    if "depth" in row:
+        out["depth_objective"] = float(row["depth"])
+    return out
+
+
+def _fmt(value, units):
+    from invdesign.plot import display_scale
+
+    factor, label = display_scale([value], units)
+    return f"{value * factor:.3g} {label}".strip()
+
+
+def _design_text(params):
+    return ", ".join(f"{name} = {_fmt(val, 'A' if name.startswith('current') else 'm')}"
+                     for name, val in params.items())
+
+
+def plot_trap_map(ds, path, solution=0, label=None, problem=None):
+    """Energy map of a final coil-trap design on the x-z plane, written as a PNG.
+
+    Colour: ``U - U(equilibrium)`` of the sphere (clipped to ``-1..3`` trap depths, or to
+    percentiles when the trap has no finite depth); grey: the sphere would touch a wire;
+    magenta dashed contour and diamonds: the escape energy ``U(equilibrium) + depth`` and
+    the escape saddle; circles: the wires (x: current into the page, dot: out of it); red
+    star and dotted circle: the equilibrium and the sphere there. The title gives the trap frequencies and the design.
+    See `trap_map` for the numbers. Returns the path.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Circle, Patch
+    from matplotlib.transforms import ScaledTranslation
+
+    from invdesign.plot import display_scale, savefig
+
+    m = trap_map(ds, solution=solution, problem=problem)
+    x, z, d, depth = m["x"], m["z"], m["energy"], m["depth"]
+    has_depth = bool(np.isfinite(depth) and depth > 0)
+    finite = d[np.isfinite(d)]
+    if has_depth:
+        lo, hi = max(float(np.min(finite)), -depth), 3.0 * depth
+    elif finite.size:
+        lo, hi = (float(q) for q in np.percentile(finite, [2.0, 90.0]))
+    else:
+        lo, hi = -1.0, 1.0
+    if not hi > lo:
+        hi = lo + max(abs(lo), 1e-30)
+    fe, ue = display_scale([hi - lo], "J")
+    fl, ul = display_scale([x[-1]], "m")
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    ax.set_facecolor("0.75")
+    levels = np.linspace(lo, hi, 41) * fe
+    cs = ax.contourf(x * fl, z * fl, np.clip(d, lo, hi) * fe, levels=levels, cmap="viridis")
+    ax.contour(x * fl, z * fl, d * fe, levels=levels[::5], colors="k", linewidths=0.3)
+    fig.colorbar(cs, ax=ax, label=f"U - U(equilibrium) [{ue}]")
+    handles = [Patch(facecolor="0.75", label="sphere would touch a wire")]
+    if has_depth:
+        ax.contour(x * fl, z * fl, d * fe, levels=[depth * fe], colors="m", linewidths=1.6,
+                   linestyles="--")
+        handles.append(Line2D([], [], color="m", ls="--", lw=1.6,
+                              label=f"escape level (depth {_fmt(depth, 'J')})"))
+    if m["saddle"] is not None:
+        xs, zs = m["saddle"]
+        ax.plot([-xs * fl, xs * fl], [zs * fl, zs * fl], "D", color="m", mec="w", ms=7)
+        handles.append(Line2D([], [], marker="D", ls="", color="m", mec="w", label="escape saddle"))
+    for xw, zw, sense in m["wires"]:
+        ax.plot(xw * fl, zw * fl, "o", ms=11, mfc="white", mec="k", mew=1.2)
+        ax.plot(xw * fl, zw * fl, "kx" if sense > 0 else "k.", ms=7 if sense > 0 else 5, mew=1.5)
+    handles += [Line2D([], [], marker="x", ls="", color="k", mfc="white", label="wire, current into page"),
+                Line2D([], [], marker=".", ls="", color="k", label="wire, current out of page")]
+    x_eq, z_eq = m["equilibrium"]
+    ax.add_patch(Circle((x_eq * fl, z_eq * fl), m["sphere_radius"] * fl, fill=False, ec="r", ls=":", lw=1.2))
+    handles.append(Line2D([], [], marker="*", ls=":", color="r", ms=12,
+                          label=f"equilibrium z = {_fmt(z_eq, 'm')} (sphere dotted)"))
+    ax.plot(x_eq * fl, z_eq * fl, "*", color="r", mec="w", ms=15)
+    ax.set_xlim(x[0] * fl, x[-1] * fl)
+    ax.set_ylim(z[0] * fl, z[-1] * fl)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"x [{ul}]")
+    ax.set_ylabel(f"z [{ul}]")
+    # below the axis labels, whatever height the equal aspect gives the axes
+    below = ax.transAxes + ScaledTranslation(0.0, -40 / 72, fig.dpi_scale_trans)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below,
+              ncol=2, fontsize=7, facecolor="0.85")
+    depth_text = (f"depth {_fmt(depth, 'J')}" if has_depth else
+                  "walled in (no exit without touching a wire)" if np.isinf(depth) else "no barrier")
+    if "depth_objective" in m:
+        depth_text += f" (objective {_fmt(m['depth_objective'], 'J')})"
+    title = ds.attrs.get("problem", "coil trap") + (f", {label}" if label else "")
+    lines = [f"{title}: f_axial = {_fmt(m['freq_axial'], 'Hz')}, f_radial = {_fmt(m['freq_radial'], 'Hz')}",
+             depth_text, *textwrap.wrap(_design_text(m["params"]), 70)]
+    ax.set_title("\n".join(lines), fontsize=8)
+    return savefig(fig, path)
+
+
+_PICK_WORDS = {"current": "least current", "freq_min": "highest frequency", "depth": "deepest"}
+
+
+def pareto_picks(ds):
+    """Chosen designs of a Pareto set: the best of each objective and the knee.
+
+    Only feasible solutions count when there are any (every constraint ``<= 0``). The knee
+    is the design nearest the ideal point once every objective is scaled to ``[0, 1]`` over
+    the set (0 the best value).
+
+    **Returns:** ``{label: index on dim solution}``, labels ``"least current"``,
+    ``"highest frequency"``, ``"deepest"`` (``"best NAME"`` for other objectives) and
+    ``"knee"``; empty for an empty set.
+    """
+    sol = final(ds)
+    objectives = json.loads(ds.attrs["objectives"])
+    senses = json.loads(ds.attrs["senses"])
+    if sol.sizes.get("solution", 0) == 0:
+        return {}
+    # lower is better in every column
+    vals = np.stack([np.asarray(sol[o].values, dtype=float) * (1.0 if senses[o] == "min" else -1.0)
+                     for o in objectives], axis=1)
+    cons = [c for c in json.loads(ds.attrs["constraints"]) if c in sol]
+    if cons:
+        feasible = np.all(np.stack([sol[c].values <= 0 for c in cons], axis=1), axis=1)
+        if feasible.any():
+            vals[~feasible] = np.nan
+    ok = np.all(np.isfinite(vals), axis=1)
+    if not ok.any():
+        return {}
+    vals[~ok] = np.nan
+    picks = {_PICK_WORDS.get(o, f"best {o}"): int(np.nanargmin(vals[:, j])) for j, o in enumerate(objectives)}
+    lo, hi = np.nanmin(vals, axis=0), np.nanmax(vals, axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    dist = np.sqrt(np.sum(((vals - lo) / span) ** 2, axis=1))
+    picks["knee"] = int(np.nanargmin(dist))
+    return picks
+
+
+def plot_pareto_front(ds, path):
+    """The Pareto front of `coil-trap-pareto` with the chosen designs of `pareto_picks` marked.
+
+    Two panels: lowest trap frequency and trap depth against total current, coloured by
+    the third objective; the last population in grey; the picks lettered, their designs
+    listed below. Returns the path.
+    """
+    import matplotlib.pyplot as plt
+
+    from invdesign.plot import display_scale, savefig
+
+    sol = final(ds)
+    picks = pareto_picks(ds)
+    by_index = {}
+    for label, i in picks.items():
+        by_index.setdefault(i, []).append(label)
+    letters = {i: chr(ord("A") + k) for k, i in enumerate(by_index)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax, (xn, yn, cn) in zip(axes, [("current", "freq_min", "depth"), ("current", "depth", "freq_min")]):
+        scale = {n: display_scale(sol[n].values, ds[n].attrs.get("units", "")) for n in (xn, yn, cn)}
+        hx, hy = f"history_{xn}", f"history_{yn}"
+        if hx in ds and hy in ds:
+            ax.scatter(ds[hx].isel(generation=-1) * scale[xn][0], ds[hy].isel(generation=-1) * scale[yn][0],
+                       s=8, c="0.8", label="last population")
+        sc = ax.scatter(sol[xn] * scale[xn][0], sol[yn] * scale[yn][0], c=sol[cn] * scale[cn][0], s=24,
+                        cmap="viridis", label="Pareto set")
+        fig.colorbar(sc, ax=ax, label=f"{cn} [{scale[cn][1]}]")
+        for i in by_index:
+            px, py = float(sol[xn][i]) * scale[xn][0], float(sol[yn][i]) * scale[yn][0]
+            ax.scatter([px], [py], s=160, facecolors="none", edgecolors="r", linewidths=1.5)
+            ax.annotate(letters[i], (px, py), xytext=(6, 6), textcoords="offset points", color="r",
+                        fontweight="bold")
+        ax.set_xlabel(f"{ds[xn].attrs.get('long_name', xn)} [{scale[xn][1]}]")
+        ax.set_ylabel(f"{ds[yn].attrs.get('long_name', yn)} [{scale[yn][1]}]")
+        ax.legend(loc="best", fontsize=7)
+    names = json.loads(ds.attrs["parameters"])
+    lines = [f"{letters[i]} ({', '.join(labels)}): "
+             + _design_text({n: float(sol[n][i]) for n in names})
+             + f"; f_min = {_fmt(float(sol['freq_min'][i]), 'Hz')}, current = {_fmt(float(sol['current'][i]), 'A')}, "
+             + f"depth = {_fmt(float(sol['depth'][i]), 'J')}"
+             for i, labels in by_index.items()]
+    fig.suptitle(f"{ds.attrs.get('problem', '')}: Pareto front ({sol.sizes['solution']} designs), "
+                 "chosen designs in red", fontsize=10)
+    fig.text(0.01, -0.01, "\n".join(lines), fontsize=7, va="top", family="monospace")
+    fig.tight_layout()
+    return savefig(fig, path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -307,11 +649,13 @@ def _run_coil_trap(method, seed=0, quick=False, progress=True, geometry="concent
 def _plot_coil_trap(ds, out_dir):
     from invdesign.plot import plot_history, plot_pareto
 
-    out_dir = Path(out_dir)
+    out_dir, name = Path(out_dir), ds.attrs["problem"]
     if "iteration" in ds.dims:
-        return [plot_history(ds, out_dir / f"{ds.attrs['problem']}-history.png")]
-    return [plot_pareto(ds, out_dir / f"{ds.attrs['problem']}-population.png", "current", "freq_min",
-                        color="height")]
+        pngs = [plot_history(ds, out_dir / f"{name}-history.png")]
+    else:
+        pngs = [plot_pareto(ds, out_dir / f"{name}-population.png", "current", "freq_min",
+                            color="height")]
+    return pngs + [plot_trap_map(ds, out_dir / f"{name}-trap.png")]
 
 
 def _run_pareto(method, seed=0, quick=False, progress=True):
@@ -324,12 +668,18 @@ def _plot_pareto(ds, out_dir):
     from invdesign.plot import plot_pareto
 
     out_dir = Path(out_dir)
-    return [
+    pngs = [
         plot_pareto(ds, out_dir / "coil-trap-pareto-freq-current.png", "current", "freq_min",
                     color="depth"),
         plot_pareto(ds, out_dir / "coil-trap-pareto-depth-current.png", "current", "depth",
                     color="freq_min"),
+        plot_pareto_front(ds, out_dir / "coil-trap-pareto-front.png"),
     ]
+    knee = pareto_picks(ds).get("knee")
+    if knee is not None:
+        pngs.append(plot_trap_map(ds, out_dir / "coil-trap-pareto-knee-trap.png", solution=knee,
+                                  label="knee design"))
+    return pngs
 
 
 COIL_TRAP = ProblemEntry(
