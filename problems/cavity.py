@@ -43,7 +43,7 @@ import numpy as np
 import invdesign  # noqa: F401  (x64)
 from invdesign.cavity import GRADES, PAPER_SPHERE, TiltedCavityDesign, box_corners, landscape
 from invdesign.optimize import (Constraint, DesignProblem, DesignSpace, JittedPoint, Objective, Parameter,
-                                 ProblemEntry, genetic_search, gradient_search, summary_table)
+                                 ProblemEntry, genetic_search, gradient_search, hybrid_search, summary_table)
 
 __all__ = ["CAVITY", "CAVITY_PARETO", "GRADE_NAMES", "gradient_problem", "pareto_problem", "plot_landscape"]
 
@@ -189,9 +189,23 @@ QUICK = dict(spacing=1.5e-3, grid=(15, 19))
 """Coarser mesh and grid of `--quick` runs (about 330 elements instead of 660)."""
 
 
+_ONE_WORKER = dict(backend="dask", cluster_kwargs=dict(n_workers=1, threads_per_worker=1, processes=False,
+                                                     dashboard_address=None))
+"""Genetic stages evaluate one individual at a time in one in-process Dask worker (the jitted
+single-point evaluation uses every core and compiles once)."""
+
+
 def _run_cavity(method, seed=0, quick=False, progress=True):
     if method == "genetic":
         return _run_pareto(method, seed=seed, quick=quick, progress=progress)
+    if method == "hybrid":
+        # a short GA over (radius, tilt) for the basin, then the same Adam polish as the
+        # gradient run, from the GA's best design
+        return hybrid_search(gradient_problem(**(QUICK if quick else {})), algorithm="ga",
+                             pop_size=8 if quick else 16, n_gen=2 if quick else 6, method="adam", seed=seed,
+                             progress=progress, genetic_kwargs=_ONE_WORKER,
+                             gradient_kwargs=dict(learning_rate=0.1 if quick else 0.05, max_iter=64,
+                                                  outer_iters=1 if quick else 2))
     # Adam, 2 outer iterations of 64 steps (a measured 6-outer run converged by step 128)
     return gradient_search(gradient_problem(**(QUICK if quick else {})), method="adam",
                            learning_rate=0.1 if quick else 0.05, max_iter=64, outer_iters=1 if quick else 2,
@@ -203,8 +217,7 @@ def _run_pareto(method="genetic", seed=0, quick=False, progress=True):
     # single-point evaluation (which itself uses every core), compiled once
     return genetic_search(pareto_problem(**(QUICK if quick else {})), algorithm="nsga2",
                           pop_size=16 if quick else 40, n_gen=3 if quick else 30, seed=seed, progress=progress,
-                          backend="dask", cluster_kwargs=dict(n_workers=1, threads_per_worker=1, processes=False,
-                                                              dashboard_address=None))
+                          **_ONE_WORKER)
 
 
 def _summary(ds) -> str:
@@ -287,7 +300,7 @@ CAVITY = ProblemEntry(
     name="cavity",
     description=("tilted stub cavity: cavity radius and tilt putting the N52 sphere's global minimum "
                  "beside the stub rim, depth >= 20 nJ, 4-40 Hz"),
-    methods=("gradient", "genetic"), run=_run_cavity, plot=_plot_cavity, summary=_summary)
+    methods=("gradient", "genetic", "hybrid"), run=_run_cavity, plot=_plot_cavity, summary=_summary)
 
 CAVITY_PARETO = ProblemEntry(
     name="cavity-pareto",

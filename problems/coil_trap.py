@@ -55,6 +55,7 @@ from invdesign.optimize import (
     final,
     genetic_search,
     gradient_search,
+    hybrid_search,
 )
 
 __all__ = [
@@ -641,6 +642,11 @@ def _run_coil_trap(method, seed=0, quick=False, progress=True, geometry="concent
     if method == "gradient":
         return gradient_search(problem, method="lbfgs", max_iter=60 if quick else 300,
                                outer_iters=4 if quick else 20, seed=seed, progress=progress)
+    if method == "hybrid":
+        # a short GA for the basin (40 x 20 = 800 evaluations), then the L-BFGS polish
+        return hybrid_search(problem, algorithm="ga", pop_size=16 if quick else 40, n_gen=4 if quick else 20,
+                             method="lbfgs", seed=seed, progress=progress,
+                             gradient_kwargs=dict(max_iter=60 if quick else 300, outer_iters=4 if quick else 20))
     # the +-20 nm height band is a thin feasible strip: the GA needs a large population
     return genetic_search(problem, algorithm="ga", pop_size=24 if quick else 100,
                           n_gen=5 if quick else 150, seed=seed, progress=progress)
@@ -685,7 +691,7 @@ def _plot_pareto(ds, out_dir):
 COIL_TRAP = ProblemEntry(
     name="coil-trap",
     description="least-current concentric chip trap levitating a 5 um sphere at 4 um, f >= 300 Hz",
-    methods=("gradient", "genetic"),
+    methods=("gradient", "genetic", "hybrid"),
     run=_run_coil_trap,
     plot=_plot_coil_trap,
 )
@@ -693,7 +699,7 @@ COIL_TRAP = ProblemEntry(
 COIL_TRAP_ANTI_HELMHOLTZ = ProblemEntry(
     name="coil-trap-anti-helmholtz",
     description="least-current anti-Helmholtz trap levitating a 0.5 um sphere 0.1 um above centre, f >= 20 kHz",
-    methods=("gradient", "genetic"),
+    methods=("gradient", "genetic", "hybrid"),
     run=functools.partial(_run_coil_trap, geometry="anti-helmholtz"),
     plot=_plot_coil_trap,
 )

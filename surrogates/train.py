@@ -16,6 +16,12 @@ settings). Retrain only the regressor on new labeled data with the VAE of an ear
 and prints the sha256 values to pin in `hysteresis/_shipped.py`. The run uses the GPU when
 JAX sees one, else the CPU. SIGTERM stops a run like Ctrl-C: the last finished epoch is
 checkpointed.
+
+Dynamics (see `invdesign_surrogates.dynamics._pipeline`): split by field, autoencoder,
+latent trajectories, stepper, PCA and lookup baselines, evaluation on the held-out and the
+SP4 fields; every stage is kept, so rerunning the same command continues:
+
+    python -m invdesign_surrogates.train dynamics --data data/dynamics --out runs/dynamics
 """
 
 from __future__ import annotations
@@ -109,6 +115,39 @@ def ship(run_dir: Path, target: Path) -> dict:
     return pins
 
 
+def _dynamics_parser(sub):
+    from invdesign_surrogates.dynamics._pipeline import DynamicsConfig
+
+    d = DynamicsConfig(data="-", out="-")
+    p = sub.add_parser("dynamics", help="dynamics surrogate: conv autoencoder + latent stepper on SP4 (Kovacs et al.)",
+                       description="Train the magnetization-dynamics surrogate and its baselines, stage by stage "
+                                   "(see invdesign_surrogates.dynamics._pipeline); rerun the same command to continue.")
+    p.add_argument("--data", required=True, help="dynamics dataset folder (python -m invdesign_surrogates.data.dynamics)")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, weights, evaluation)")
+    p.add_argument("--n-fields", type=int, default=None, help="use only the first N fields (learning curve)")
+    p.add_argument("--latent", type=int, default=d.latent)
+    p.add_argument("--channels", type=int, nargs="+", default=list(d.channels))
+    p.add_argument("--ae-lr", type=float, default=d.ae_lr)
+    p.add_argument("--ae-batch", type=int, default=d.ae_batch)
+    p.add_argument("--ae-epochs", type=int, default=d.ae_epochs)
+    p.add_argument("--stepper-lr", type=float, default=d.stepper_lr)
+    p.add_argument("--stepper-batch", type=int, default=d.stepper_batch)
+    p.add_argument("--stepper-epochs", type=int, default=d.stepper_epochs)
+    p.add_argument("--pca-modes", type=int, default=d.pca_modes)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=_run_dynamics)
+
+
+def _run_dynamics(a) -> dict:
+    from invdesign_surrogates.dynamics._pipeline import DynamicsConfig, run_pipeline
+
+    return run_pipeline(DynamicsConfig(
+        data=a.data, out=a.out, n_fields=a.n_fields, latent=a.latent, channels=tuple(a.channels), ae_lr=a.ae_lr,
+        ae_batch=a.ae_batch, ae_epochs=a.ae_epochs, stepper_lr=a.stepper_lr, stepper_batch=a.stepper_batch,
+        stepper_epochs=a.stepper_epochs, pca_modes=a.pca_modes, seed=a.seed, progress=not a.no_progress))
+
+
 def _sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -119,12 +158,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m invdesign_surrogates.train", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="surrogate", required=True)
     _hysteresis_parser(sub)
+    _dynamics_parser(sub)
     a = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         summary = a.run(a)
     except KeyboardInterrupt:
-        print("interrupted: the finished epochs are checkpointed; rerun with --resume to continue", file=sys.stderr)
+        print("interrupted: the finished epochs are checkpointed; rerun the same command (hysteresis: with "
+              "--resume) to continue", file=sys.stderr)
         return 130
     print(json.dumps(summary, indent=1))
     return 0

@@ -1,0 +1,70 @@
+"""The dynamics training pipeline end to end on a tiny dataset (32 x 8 cells, 10 fields,
+0.15 ns): splits, stages kept on rerun, evaluation against the solver's own numbers."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from invdesign.micromag._sp4 import SP4_FIELDS_T
+from invdesign_surrogates import train as train_cli
+from invdesign_surrogates._weights import read_header
+from invdesign_surrogates.data import _shards, dynamics
+from invdesign_surrogates.dynamics._pipeline import split_of
+
+TINY = ["--channels", "4", "8", "16", "--latent", "4", "--ae-epochs", "2", "--ae-batch", "8",
+        "--stepper-epochs", "2", "--stepper-batch", "16", "--pca-modes", "3", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from dask.distributed import Client, LocalCluster
+
+    root = tmp_path_factory.mktemp("dyn")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        dynamics.generate(root / "data", grid=[32, 8, 1], n_fields=10, per_shard=5, t_end=1.5e-10, dt_out=1e-11,
+                          client=client, progress=False)
+    argv = ["dynamics", "--data", str(root / "data"), "--out", str(root / "run")] + TINY
+    assert train_cli.main(argv) == 0
+    return root, argv
+
+
+def test_split_is_fixed_by_the_field_index():
+    s = split_of(np.arange(20))
+    assert list(np.flatnonzero(s == "test")) == [9, 19] and list(np.flatnonzero(s == "val")) == [8, 18]
+
+
+def test_pipeline_stages_and_evaluation(run, capsys):
+    root, argv = run
+    out = root / "run"
+    ae = read_header(out / "ae.eqx")
+    assert ae["train_fields"] == list(range(8)) and ae["val_fields"] == [8]
+    assert ae["hyperparameters"]["channels"] == [4, 8, 16] and ae["grid"] == [32, 8]
+    data = _shards.open_shards(root / "data", "sample")
+    with xr.open_dataset(out / "evaluation.nc", engine="h5netcdf") as ev:
+        ev = ev.load()
+    assert list(ev.case.values) == ["field 9", "SP4 field 1", "SP4 field 2"]
+    # the solver's <m>(t) of the test field is the dataset's own average (float32 states)
+    np.testing.assert_allclose(ev.m_solver.values[0], data.m_avg.values[9], atol=2e-6)
+    # the SP4 trajectories were integrated with the SP4 fields, from the stored s-state
+    with xr.open_dataset(out / "sp4.nc", engine="h5netcdf") as sp4:
+        np.testing.assert_allclose(sp4.b_ext.values, [SP4_FIELDS_T[1], SP4_FIELDS_T[2]], rtol=1e-12)
+        np.testing.assert_allclose(sp4.m_avg.values[:, 0], np.broadcast_to(data.m_avg.values[0, 0], (2, 3)), atol=1e-12)
+    # the rollouts start from the decoded solver states: identical to the reconstruction there
+    np.testing.assert_array_equal(ev.m_ae_rollout.values[:, :5], ev.m_ae_recon.values[:, :5])
+    for k in ("ae_recon", "ae_rollout", "pca_recon", "pca_rollout", "lookup"):
+        err = np.linalg.norm(ev[f"m_{k}"].values - ev.m_solver.values, axis=-1).max(axis=1)
+        np.testing.assert_allclose(ev[f"max_err_{k}"].values, err, rtol=1e-12)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test_fields"] == 1 and np.isfinite(list(summary.values())).all()
+    # a rerun keeps every stage (nothing retrained) and gives the same summary
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.eqx")}
+    capsys.readouterr()
+    assert train_cli.main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == summary
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.eqx")} == stamps
+    # another setting in the same folder is refused
+    with pytest.raises(ValueError, match="other settings"):
+        train_cli.main(argv[:-1] + ["--seed", "3", "--no-progress"])
