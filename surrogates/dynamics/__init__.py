@@ -48,6 +48,8 @@ from ._baselines import lookup_predict as lookup_predict
 from ._baselines import pca_decode as pca_decode
 from ._baselines import pca_encode as pca_encode
 from ._nn import count_parameters as count_parameters
+from ._rollout import ExtrapolationWarning as ExtrapolationWarning
+from ._rollout import rollout as rollout
 from ._stepper import FIELD_SCALE as FIELD_SCALE
 from ._stepper import TABLE2_HIDDEN as TABLE2_HIDDEN
 from ._stepper import Stepper as Stepper
@@ -65,6 +67,7 @@ __all__ = [
     "AEDecoder",
     "AEEncoder",
     "Autoencoder",
+    "ExtrapolationWarning",
     "Lookup",
     "Stepper",
     "autoencoder_loss",
@@ -83,5 +86,6 @@ __all__ = [
     "pca_decode",
     "pca_encode",
     "reconstruct",
+    "rollout",
     "rollout_latent",
 ]

@@ -68,3 +68,49 @@ def test_pipeline_stages_and_evaluation(run, capsys):
     # another setting in the same folder is refused
     with pytest.raises(ValueError, match="other settings"):
         train_cli.main(argv[:-1] + ["--seed", "3", "--no-progress"])
+
+
+def test_rollout_face_matches_the_pipeline_and_checks_its_input(run, tmp_path):
+    import shutil
+    import warnings
+
+    from invdesign_surrogates.dynamics import ExtrapolationWarning, rollout
+
+    root, _ = run
+    out = root / "run"
+    data = _shards.open_shards(root / "data", "sample")
+    states = data.m.values[9, :, :, :, 0, :]
+    field = data.b_ext.values[9]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)  # a training-range field: no warning
+        res = rollout(field, m0=states[1:5], t_end=1.5e-10, weights=out)
+    with xr.open_dataset(out / "evaluation.nc", engine="h5netcdf") as ev:
+        ref = ev.m_ae_rollout.values[0, 1:]
+    np.testing.assert_allclose(res.m_avg.values, ref, atol=1e-5)
+    assert res.time.values[0] == pytest.approx(1e-11) and res.time.values[-1] == pytest.approx(1.5e-10)
+    assert res.attrs["extrapolation"] == 0
+    # m0=None: the start states come from the solver (s-state relaxed on the trained grid)
+    auto = rollout(field, t_end=1e-10, weights=out, states=True)
+    assert auto.m.shape == (10, 32, 8, 3)
+    np.testing.assert_allclose(auto.m_avg.values[:4], res.m_avg.values[:4], atol=1e-4)
+    # outside the trained range: a warning, recorded in the result
+    with pytest.warns(ExtrapolationWarning, match="outside the trained range"):
+        far = rollout([0.03, 0.0], m0=states[1:5], t_end=1e-10, weights=out)
+    assert far.attrs["extrapolation"] == 1
+    # bad input names the argument
+    with pytest.raises(ValueError, match="m0 must hold 4 states"):
+        rollout(field, m0=states[1:4], weights=out)
+    with pytest.raises(ValueError, match="m0.*trained grid"):
+        rollout(field, m0=np.zeros((4, 16, 8, 3)), weights=out)
+    with pytest.raises(ValueError, match="field must be finite"):
+        rollout([np.nan, 0.0], m0=states[1:5], weights=out)
+    with pytest.raises(ValueError, match="t_end"):
+        rollout(field, m0=states[1:5], t_end=1.234e-10, weights=out)
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    raw = (bad / "stepper.eqx").read_bytes()
+    (bad / "stepper.eqx").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="stepper.eqx"):
+        rollout(field, m0=states[1:5], weights=bad)
+    with pytest.raises(FileNotFoundError, match="no dynamics surrogate is shipped yet"):
+        rollout(field, m0=states[1:5])

@@ -1,0 +1,181 @@
+"""`rollout(field, m0=None, t_end=1e-9)`: <m>(t) of SP4-like switching from the surrogate.
+
+The surrogate is the autoencoder + stepper pair of a training run
+(`python -m invdesign_surrogates.train dynamics`): `weights` is that run's folder (with
+`ae.eqx` and `stepper.eqx`) or None for the shipped pair in `dynamics/shipped/` (sha256
+pinned in `SHIPPED_SHA256`; none is shipped yet).
+
+Starting states. As in Kovacs et al., the rollout starts from four solver states at 0.01,
+0.02, 0.03 and 0.04 ns after the field is switched on (shape `(4, nx, ny, 3)`, the trained
+grid). With `m0=None` they are computed here: the SP4 s-state on the trained grid is
+relaxed (cached per grid) and integrated for 0.04 ns in the given field, with the
+dataset's solver settings (Bogacki-Shampine, tolerance 1e-5).
+
+Trained range. The training fields lie in an arc of 44 degrees around -x with
+22 mT <= mu0 |H| <= 41 mT (`surrogates.data.dynamics.sample_fields`). A field outside it
+gives an `ExtrapolationWarning`, and the result records `extrapolation = 1`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import warnings
+from pathlib import Path
+
+import jax
+import numpy as np
+import xarray as xr
+
+from .._weights import file_sha256, load_model
+from ._autoencoder import Autoencoder, decode, encode
+from ._stepper import Stepper, rollout_latent
+
+__all__ = ["SHIPPED", "SHIPPED_SHA256", "ExtrapolationWarning", "rollout", "in_trained_range"]
+
+#: Folder of the shipped weights (package data).
+SHIPPED = Path(__file__).parent / "shipped"
+
+#: Pinned sha256 of the shipped files (None: not shipped yet).
+SHIPPED_SHA256: dict[str, str | None] = {"ae.eqx": None, "stepper.eqx": None}
+
+DT = 1e-11
+"""Time step of the stepper (one stored state every 10 ps)."""
+N_PAST = 4
+FIRST = 1  # index of the first starting state (0.01 ns)
+TRAINED_FIELD_MT = (22.0, 41.0)
+TRAINED_HALF_ANGLE_DEG = 22.0
+
+
+class ExtrapolationWarning(UserWarning):
+    """A field outside the range the surrogate was trained on."""
+
+
+def in_trained_range(field) -> bool:
+    """Whether mu0 H (tesla, (2,) or (3,)) lies in the training fields' arc and magnitude range."""
+    b = np.asarray(field, dtype=float).reshape(-1)
+    mag = math.hypot(b[0], b[1]) * 1e3
+    angle = math.degrees(math.atan2(b[1], -b[0]))
+    return TRAINED_FIELD_MT[0] - 1e-9 <= mag <= TRAINED_FIELD_MT[1] + 1e-9 and abs(angle) <= TRAINED_HALF_ANGLE_DEG + 1e-9
+
+
+@functools.lru_cache(maxsize=4)
+def _load(folder: str, pinned: bool):
+    folder = Path(folder)
+    models = {}
+    for name, factory in (("ae.eqx", Autoencoder), ("stepper.eqx", Stepper)):
+        path = folder / name
+        if not path.exists():
+            hint = (" (no dynamics surrogate is shipped yet: pass the folder of a training run, "
+                    "python -m invdesign_surrogates.train dynamics ...)") if pinned else ""
+            raise FileNotFoundError(f"weights: {str(path)!r} does not exist{hint}")
+        sha = SHIPPED_SHA256.get(name) if pinned else None
+        if pinned and sha is None:
+            raise FileNotFoundError(f"weights: no sha256 is pinned for the shipped {name}")
+        models[name] = load_model(path, lambda h, f=factory: f(**h["hyperparameters"], key=jax.random.key(0)),
+                                  sha256=sha)
+    (ae, ae_h), (st, st_h) = models["ae.eqx"], models["stepper.eqx"]
+    if st.latent != ae.latent:
+        raise ValueError(f"weights: stepper latent size {st.latent} differs from the autoencoder's {ae.latent}")
+    return ae, st, float(st_h.get("code_scale", 1.0)), tuple(ae_h["grid"]), file_sha256(folder / "ae.eqx")
+
+
+@functools.lru_cache(maxsize=2)
+def _s_state(grid: tuple[int, int]):
+    from invdesign.micromag import sp4_initial_state, sp4_system
+
+    system = sp4_system((grid[0], grid[1], 1))
+    return system, np.asarray(sp4_initial_state(system).m)
+
+
+def solver_start(field, grid) -> np.ndarray:
+    """The four solver states at 0.01-0.04 ns in `field` (tesla) from the SP4 s-state on `grid`."""
+    from invdesign.constants import MU0
+    from invdesign.micromag import integrate_llg
+
+    system, m_s = _s_state(tuple(int(n) for n in grid))
+    b = np.zeros(3)
+    b[:2] = np.asarray(field, dtype=float).reshape(-1)[:2]
+    t = DT * np.arange(FIRST + N_PAST)
+    sol = integrate_llg(system, m_s, b / MU0, t, rtol=1e-5, atol=1e-5, method="bs3", observe=lambda m: m)
+    if not bool(sol.success):
+        raise RuntimeError(f"the solver did not reach 0.04 ns for field {field} T")
+    return np.asarray(sol.values)[FIRST:, :, :, 0, :].astype(np.float32)
+
+
+def _check_field(field) -> np.ndarray:
+    try:
+        b = np.asarray(field, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"field must be mu0 H in tesla, shape (2,) or (3,), got {field!r}") from None
+    if b.shape not in ((2,), (3,)):
+        raise ValueError(f"field must have shape (2,) or (3,) (mu0 H_x, mu0 H_y[, 0]) in tesla, got shape {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError(f"field must be finite, got {b.tolist()}")
+    if b.shape == (3,) and b[2] != 0.0:
+        raise ValueError(f"field must be in-plane (z component 0), got {b.tolist()}")
+    return b[:2].astype(np.float32)
+
+
+def rollout(field, m0=None, t_end: float = 1e-9, *, states: bool = False,
+            weights: str | os.PathLike | None = None) -> xr.Dataset:
+    """<m>(t) every 10 ps after the field is switched on, from the surrogate.
+
+    **Arguments:**
+
+    - `field`: mu0 H in tesla, `(mu0 H_x, mu0 H_y)` (or with a zero z component).
+    - `m0`: the solver's states at 0.01-0.04 ns, shape `(4, nx, ny, 3)` (or
+      `(4, nx, ny, 1, 3)`) on the trained grid; None computes them (see the module notes).
+    - `t_end`: last time (s), a multiple of 10 ps in (0.04 ns, 10 ns].
+    - `states`: also return the decoded states `m` (time, x, y, component).
+    - `weights`: a training run's folder; None for the shipped weights.
+
+    **Returns:** a Dataset with `m_avg` (time, component) from 0.01 ns to `t_end` (the first
+    four entries are the decoded starting states), attrs `field_T`, `extrapolation` (0/1),
+    `weights_sha256` (of `ae.eqx`).
+
+    **Raises:** ValueError naming the argument for a bad field, `m0` with fewer than 4
+    states or another grid, a bad `t_end`; FileNotFoundError / ValueError for missing or
+    corrupt weights.
+    """
+    b = _check_field(field)
+    t_end = float(t_end)
+    n_steps = round(t_end / DT)
+    if not (math.isfinite(t_end) and abs(n_steps * DT - t_end) <= 1e-3 * DT and FIRST + N_PAST - 1 < n_steps <= 1000):
+        raise ValueError(f"t_end must be a multiple of 10 ps in (0.04 ns, 10 ns], got {t_end!r}")
+    folder = SHIPPED if weights is None else Path(weights)
+    ae, st, scale, grid, sha = _load(str(folder), weights is None)
+    extrapolation = not in_trained_range(b)
+    if extrapolation:
+        warnings.warn(f"field {b.tolist()} T lies outside the trained range ({TRAINED_FIELD_MT[0]:g}-"
+                      f"{TRAINED_FIELD_MT[1]:g} mT within {TRAINED_HALF_ANGLE_DEG:g} deg of -x): extrapolating",
+                      ExtrapolationWarning, stacklevel=2)
+    if m0 is None:
+        start = solver_start(b, grid)
+    else:
+        start = np.asarray(m0, dtype=np.float32)
+        if start.ndim == 5 and start.shape[3] == 1:
+            start = start[:, :, :, 0, :]
+        if start.ndim != 4 or start.shape[0] < N_PAST or start.shape[1:] != (*grid, 3):
+            raise ValueError(f"m0 must hold {N_PAST} states of shape ({grid[0]}, {grid[1]}, 3) (the trained grid), "
+                             f"got shape {start.shape}")
+        if start.shape[0] != N_PAST:
+            raise ValueError(f"m0 must hold exactly {N_PAST} states (0.01-0.04 ns), got {start.shape[0]}")
+        if not np.all(np.isfinite(start)):
+            raise ValueError("m0 must be finite")
+    c0 = np.asarray(encode(ae, start)) / scale
+    pred = np.asarray(rollout_latent(st, b, c0, n_steps - (FIRST + N_PAST - 1))) * scale
+    codes = np.concatenate([c0 * scale, pred])
+    m = np.asarray(decode(ae, codes), dtype=np.float64)
+    m /= np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
+    times = DT * np.arange(FIRST, n_steps + 1)
+    ds = xr.Dataset(
+        {"m_avg": (("time", "component"), m.mean(axis=(1, 2)), {"units": "1", "long_name": "average magnetization <m>"})},
+        coords={"time": ("time", times, {"units": "s"}), "component": ["x", "y", "z"]},
+        attrs={"field_T": b.astype(float).tolist(), "extrapolation": int(extrapolation), "weights_sha256": sha,
+               "source": "surrogate rollout (autoencoder + latent stepper)"},
+    )
+    if states:
+        ds["m"] = (("time", "x", "y", "component"), m.astype(np.float32), {"units": "1", "long_name": "decoded state"})
+    return ds
