@@ -28,7 +28,9 @@ Problems:
     individual at a time through Dask (`JittedPoint`): with jax/jaxlib 0.10.2 on a 2-core
     CPU the batched (`vmap`) evaluation intermittently deadlocked the XLA CPU runtime.
 
-`CAVITY` and `CAVITY_PARETO` are the command-line entries (`invdesign run cavity`).
+`CAVITY` and `CAVITY_PARETO` are the command-line entries (`invdesign run cavity`). Pareto
+runs also draw the front with the chosen designs (closest, deepest, highest frequency, knee:
+`invdesign.plot.pareto_picks`) marked and listed, `cavity-pareto-front.png`.
 """
 
 from __future__ import annotations
@@ -287,12 +289,20 @@ def _plot_cavity(ds, out_dir):
     return [plot_history(ds, out_dir / f"{name}-history.png"), plot_landscape(ds, out_dir / f"{name}-landscape.png")]
 
 
+_PICK_WORDS = {"distance": "closest to target", "depth": "deepest", "f_min": "highest frequency"}
+"""Names of the chosen designs of the Pareto run (`invdesign.plot.pareto_picks`)."""
+
+
 def _plot_pareto(ds, out_dir):
-    from invdesign.plot import plot_pareto
+    from invdesign.plot import pareto_picks, plot_pareto, plot_pareto_front
 
     out_dir, name = Path(out_dir), ds.attrs["problem"]
+    picks = pareto_picks(ds, labels=_PICK_WORDS)
+    columns = [c for c in ("distance", "depth", "f_min", "remanence") if c in ds]
     return [plot_pareto(ds, out_dir / f"{name}-distance-depth.png", "distance", "depth", color="f_min"),
             plot_pareto(ds, out_dir / f"{name}-distance-frequency.png", "distance", "f_min", color="depth"),
+            plot_pareto_front(ds, out_dir / f"{name}-front.png", "distance", ["depth", "f_min"], picks=picks,
+                              color=["f_min", "depth"], columns=columns),
             plot_landscape(ds, out_dir / f"{name}-landscape.png")]
 
 

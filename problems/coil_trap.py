@@ -550,39 +550,17 @@ _PICK_WORDS = {"current": "least current", "freq_min": "highest frequency", "dep
 
 
 def pareto_picks(ds):
-    """Chosen designs of a Pareto set: the best of each objective and the knee.
-
-    Only feasible solutions count when there are any (every constraint ``<= 0``). The knee
-    is the design nearest the ideal point once every objective is scaled to ``[0, 1]`` over
-    the set (0 the best value).
+    """Chosen designs of a Pareto set: the best of each objective and the knee
+    (`invdesign.plot.pareto_picks`: feasible solutions only when there are any; the knee is
+    nearest the ideal point with every objective scaled to ``[0, 1]`` over the set).
 
     **Returns:** ``{label: index on dim solution}``, labels ``"least current"``,
     ``"highest frequency"``, ``"deepest"`` (``"best NAME"`` for other objectives) and
     ``"knee"``; empty for an empty set.
     """
-    sol = final(ds)
-    objectives = json.loads(ds.attrs["objectives"])
-    senses = json.loads(ds.attrs["senses"])
-    if sol.sizes.get("solution", 0) == 0:
-        return {}
-    # lower is better in every column
-    vals = np.stack([np.asarray(sol[o].values, dtype=float) * (1.0 if senses[o] == "min" else -1.0)
-                     for o in objectives], axis=1)
-    cons = [c for c in json.loads(ds.attrs["constraints"]) if c in sol]
-    if cons:
-        feasible = np.all(np.stack([sol[c].values <= 0 for c in cons], axis=1), axis=1)
-        if feasible.any():
-            vals[~feasible] = np.nan
-    ok = np.all(np.isfinite(vals), axis=1)
-    if not ok.any():
-        return {}
-    vals[~ok] = np.nan
-    picks = {_PICK_WORDS.get(o, f"best {o}"): int(np.nanargmin(vals[:, j])) for j, o in enumerate(objectives)}
-    lo, hi = np.nanmin(vals, axis=0), np.nanmax(vals, axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    dist = np.sqrt(np.sum(((vals - lo) / span) ** 2, axis=1))
-    picks["knee"] = int(np.nanargmin(dist))
-    return picks
+    from invdesign.plot import pareto_picks as picks
+
+    return picks(ds, labels=_PICK_WORDS)
 
 
 def plot_pareto_front(ds, path):
@@ -590,47 +568,12 @@ def plot_pareto_front(ds, path):
 
     Two panels: lowest trap frequency and trap depth against total current, coloured by
     the third objective; the last population in grey; the picks lettered, their designs
-    listed below. Returns the path.
+    listed below (`invdesign.plot.plot_pareto_front`). Returns the path.
     """
-    import matplotlib.pyplot as plt
+    from invdesign.plot import plot_pareto_front as plot_front
 
-    from invdesign.plot import display_scale, savefig
-
-    sol = final(ds)
-    picks = pareto_picks(ds)
-    by_index = {}
-    for label, i in picks.items():
-        by_index.setdefault(i, []).append(label)
-    letters = {i: chr(ord("A") + k) for k, i in enumerate(by_index)}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
-    for ax, (xn, yn, cn) in zip(axes, [("current", "freq_min", "depth"), ("current", "depth", "freq_min")]):
-        scale = {n: display_scale(sol[n].values, ds[n].attrs.get("units", "")) for n in (xn, yn, cn)}
-        hx, hy = f"history_{xn}", f"history_{yn}"
-        if hx in ds and hy in ds:
-            ax.scatter(ds[hx].isel(generation=-1) * scale[xn][0], ds[hy].isel(generation=-1) * scale[yn][0],
-                       s=8, c="0.8", label="last population")
-        sc = ax.scatter(sol[xn] * scale[xn][0], sol[yn] * scale[yn][0], c=sol[cn] * scale[cn][0], s=24,
-                        cmap="viridis", label="Pareto set")
-        fig.colorbar(sc, ax=ax, label=f"{cn} [{scale[cn][1]}]")
-        for i in by_index:
-            px, py = float(sol[xn][i]) * scale[xn][0], float(sol[yn][i]) * scale[yn][0]
-            ax.scatter([px], [py], s=160, facecolors="none", edgecolors="r", linewidths=1.5)
-            ax.annotate(letters[i], (px, py), xytext=(6, 6), textcoords="offset points", color="r",
-                        fontweight="bold")
-        ax.set_xlabel(f"{ds[xn].attrs.get('long_name', xn)} [{scale[xn][1]}]")
-        ax.set_ylabel(f"{ds[yn].attrs.get('long_name', yn)} [{scale[yn][1]}]")
-        ax.legend(loc="best", fontsize=7)
-    names = json.loads(ds.attrs["parameters"])
-    lines = [f"{letters[i]} ({', '.join(labels)}): "
-             + _design_text({n: float(sol[n][i]) for n in names})
-             + f"; f_min = {_fmt(float(sol['freq_min'][i]), 'Hz')}, current = {_fmt(float(sol['current'][i]), 'A')}, "
-             + f"depth = {_fmt(float(sol['depth'][i]), 'J')}"
-             for i, labels in by_index.items()]
-    fig.suptitle(f"{ds.attrs.get('problem', '')}: Pareto front ({sol.sizes['solution']} designs), "
-                 "chosen designs in red", fontsize=10)
-    fig.text(0.01, -0.01, "\n".join(lines), fontsize=7, va="top", family="monospace")
-    fig.tight_layout()
-    return savefig(fig, path)
+    return plot_front(ds, path, "current", ["freq_min", "depth"], picks=pareto_picks(ds),
+                      color=["depth", "freq_min"], columns=["freq_min", "current", "depth"])
 
 
 # ---------------------------------------------------------------------------------------
