@@ -14,7 +14,7 @@ from invdesign_surrogates.data import _shards, dynamics
 from invdesign_surrogates.dynamics._pipeline import split_of
 
 TINY = ["--channels", "4", "8", "16", "--latent", "4", "--ae-epochs", "2", "--ae-batch", "8",
-        "--stepper-epochs", "2", "--stepper-batch", "16", "--pca-modes", "3", "--no-progress"]
+        "--stepper-epochs", "2", "--stepper-batch", "16", "--pca-modes", "4", "--no-progress"]  # one stepper shape for both
 
 
 @pytest.fixture(scope="module")
