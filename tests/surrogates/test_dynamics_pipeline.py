@@ -1,4 +1,4 @@
-"""The dynamics training pipeline end to end on a tiny dataset (32 x 8 cells, 10 fields,
+"""The dynamics training pipeline end to end on a tiny dataset (16 x 4 cells, 10 fields,
 0.15 ns): splits, stages kept on rerun, evaluation against the solver's own numbers."""
 
 import json
@@ -13,7 +13,7 @@ from invdesign_surrogates._weights import read_header
 from invdesign_surrogates.data import _shards, dynamics
 from invdesign_surrogates.dynamics._pipeline import split_of
 
-TINY = ["--channels", "4", "8", "16", "--latent", "4", "--ae-epochs", "2", "--ae-batch", "8",
+TINY = ["--channels", "4", "8", "--latent", "4", "--ae-epochs", "2", "--ae-batch", "8",
         "--stepper-epochs", "2", "--stepper-batch", "16", "--pca-modes", "4", "--no-progress"]  # one stepper shape for both
 
 
@@ -24,7 +24,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("dyn")
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        dynamics.generate(root / "data", grid=[32, 8, 1], n_fields=10, per_shard=5, t_end=1.5e-10, dt_out=1e-11,
+        dynamics.generate(root / "data", grid=[16, 4, 1], n_fields=10, per_shard=5, t_end=1.5e-10, dt_out=1e-11,
                           client=client, progress=False)
     argv = ["dynamics", "--data", str(root / "data"), "--out", str(root / "run")] + TINY
     assert train_cli.main(argv) == 0
@@ -41,7 +41,7 @@ def test_pipeline_stages_and_evaluation(run, capsys):
     out = root / "run"
     ae = read_header(out / "ae.eqx")
     assert ae["train_fields"] == list(range(8)) and ae["val_fields"] == [8]
-    assert ae["hyperparameters"]["channels"] == [4, 8, 16] and ae["grid"] == [32, 8]
+    assert ae["hyperparameters"]["channels"] == [4, 8] and ae["grid"] == [16, 4]
     data = _shards.open_shards(root / "data", "sample")
     with xr.open_dataset(out / "evaluation.nc", engine="h5netcdf") as ev:
         ev = ev.load()
@@ -91,7 +91,7 @@ def test_rollout_face_matches_the_pipeline_and_checks_its_input(run, tmp_path):
     assert res.attrs["extrapolation"] == 0
     # m0=None: the start states come from the solver (s-state relaxed on the trained grid)
     auto = rollout(field, t_end=1e-10, weights=out, states=True)
-    assert auto.m.shape == (10, 32, 8, 3)
+    assert auto.m.shape == (10, 16, 4, 3)
     np.testing.assert_allclose(auto.m_avg.values[:4], res.m_avg.values[:4], atol=1e-4)
     # outside the trained range: a warning, recorded in the result
     with pytest.warns(ExtrapolationWarning, match="outside the trained range"):
@@ -101,7 +101,7 @@ def test_rollout_face_matches_the_pipeline_and_checks_its_input(run, tmp_path):
     with pytest.raises(ValueError, match="m0 must hold 4 states"):
         rollout(field, m0=states[1:4], weights=out)
     with pytest.raises(ValueError, match="m0.*trained grid"):
-        rollout(field, m0=np.zeros((4, 16, 8, 3)), weights=out)
+        rollout(field, m0=np.zeros((4, 8, 4, 3)), weights=out)
     with pytest.raises(ValueError, match="field must be finite"):
         rollout([np.nan, 0.0], m0=states[1:5], weights=out)
     with pytest.raises(ValueError, match="t_end"):
