@@ -60,13 +60,17 @@ def child(args) -> None:
         t = time.perf_counter()
         dask_eval(Z[:1])
         out["dask_compile_s"] = time.perf_counter() - t
+        print(f"stage dask-compiled {out['dask_compile_s']:.0f} s", flush=True)
         t = time.perf_counter()
         _, ref = dask_eval(Z)
         out["dask_s"] = time.perf_counter() - t
+        print(f"stage dask-generation {out['dask_s']:.1f} s", flush=True)
     batched = VectorizedEvaluator(problem, args.pop)
     t = time.perf_counter()
+    print("stage batched-compiling", flush=True)
     batched(Z)
     out["batched_compile_s"] = time.perf_counter() - t
+    print(f"stage batched-compiled {out['batched_compile_s']:.0f} s", flush=True)
     times = []
     for k in range(args.repeats):
         t = time.perf_counter()
@@ -103,10 +107,13 @@ def main() -> None:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
             text, status = proc.stdout, ("ok" if proc.returncode == 0 else f"exit {proc.returncode}")
         except subprocess.TimeoutExpired as exc:
-            text, status = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), "TIMEOUT"
+            raw = exc.stdout or ""
+            text, status = (raw.decode() if isinstance(raw, bytes) else raw), "TIMEOUT"
         done = sum(1 for line in text.splitlines() if line.startswith("repeat "))
+        stages = [line[6:] for line in text.splitlines() if line.startswith("stage ")]
         res = next((json.loads(line[7:]) for line in text.splitlines() if line.startswith("RESULT ")), None)
-        line = f"{name:18s} {status:8s} repeats {done}/{args.repeats}  wall {time.perf_counter() - t0:6.0f} s"
+        line = (f"{name:18s} {status:8s} repeats {done}/{args.repeats}  wall {time.perf_counter() - t0:6.0f} s"
+                f"  last stage: {stages[-1] if stages else 'none'}")
         if res:
             line += (f"  dask {res['dask_s']:.2f} s/gen, batched {res['batched_s']:.2f} s/gen, "
                      f"ratio {res['dask_s'] / res['batched_s']:.1f}x, max rel diff {res['max_rel_diff']:.1e}, "
