@@ -54,3 +54,21 @@ def _compile_effort(request):
     jax.config.update("jax_disable_most_optimizations", not heavy)
     yield
     jax.config.update("jax_disable_most_optimizations", old)
+
+
+@pytest.fixture(scope="session")
+def check_png():
+    """`check_png(path, min_colours=50)`: assert `path` is a drawn picture (over 300 x 300 pixels,
+    more than `min_colours` distinct colours, not one flat background)."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    def check(path, min_colours=50):
+        img = mpimg.imread(path)
+        assert img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 300
+        rgb = np.round(img[..., :3].reshape(-1, 3) * 255).astype(np.int64)
+        # a drawn picture: many distinct colours and not one flat background
+        assert np.unique(rgb @ np.array([65536, 256, 1])).size > min_colours
+        assert (rgb / 255).std() > 0.05
+
+    return check
