@@ -332,7 +332,7 @@ def genetic_search(
                 algo.tell(infills=infills)
                 records.append(_snapshot(algo.pop, algo.evaluator.n_eval))
                 bar.update(1)
-                replay.save(ident, pm_problem.output_names, len(records), done=not algo.has_next())
+                replay.save(ident, len(records), done=not algo.has_next())
         except KeyboardInterrupt:
             partial = None
             if records:
@@ -394,15 +394,13 @@ class _Replay:
             names = list(outputs)
             P = np.column_stack([np.asarray(params[n], dtype=float) for n in self.problem.space.names])
             O = np.column_stack([np.asarray(outputs[n], dtype=float) for n in names])
-            if self.names is None:
+            if self.names is None:  # (PymooProblem checks that the names stay the same)
                 self.names = names
-            elif names != self.names:
-                raise ValueError(f"evaluate output names changed between batches: {self.names} vs {names}")
         self.batches.append((Z, P, O))
         params = {n: P[:, j] for j, n in enumerate(self.problem.space.names)}
         return params, {n: O[:, j] for j, n in enumerate(self.names)}
 
-    def save(self, ident, output_names, generations: int, done: bool) -> None:
+    def save(self, ident, generations: int, done: bool) -> None:
         if self.path is None or generations <= self.stored_generations:
             return
         _ckpt.write_checkpoint(self.path, {

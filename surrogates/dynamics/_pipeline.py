@@ -42,14 +42,11 @@ from .._weights import load_model, save_model
 from ..data._shards import atomic_write_netcdf, open_shards
 from ._autoencoder import TABLE1_CHANNELS, Autoencoder, autoencoder_loss, decode, encode
 from ._baselines import PCA, fit_lookup, fit_pca, lookup_predict, pca_decode, pca_encode
-from ._stepper import Stepper, lookahead_loss, lookahead_windows, rollout_latent
+from ._rollout import FIRST, N_PAST, rollout_codes
+from ._stepper import Stepper, lookahead_loss, lookahead_windows
 
 __all__ = ["DynamicsConfig", "run_pipeline", "split_of", "mean_m"]
 
-N_PAST = 4
-"""States the rollout starts from: the solver's states at 0.01 ... 0.04 ns (indices 1-4)."""
-FIRST = 1
-"""Index of the first of those states (0.01 ns)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +147,13 @@ def run_pipeline(cfg: DynamicsConfig) -> dict:
         raise ValueError(f"data: every split needs at least one field, got sizes { {k: len(v) for k, v in rows.items()} }")
     fields = np.asarray(ds["b_ext"].values, dtype=np.float32)[:, :2]
     grid = tuple(int(n) for n in ds["m"].shape[2:4])
+    cache = {}
+
+    def train_states():  # read once, for whichever of the autoencoder and the PCA still needs them
+        if "m" not in cache:
+            cache["m"] = _states(ds, rows["train"]).reshape(-1, *grid, 3)
+        return cache["m"]
+
     key = jax.random.key(cfg.seed)
     k_ae, k_st, k_pst = jax.random.split(key, 3)
 
@@ -159,14 +163,13 @@ def run_pipeline(cfg: DynamicsConfig) -> dict:
         ae, _ = load_model(ae_path, lambda h: Autoencoder(**h["hyperparameters"], key=jax.random.key(0)))
     else:
         _log(f"autoencoder: {len(rows['train'])} training fields, {cfg.ae_epochs} epochs", cfg.progress)
-        train_m = _states(ds, rows["train"]).reshape(-1, *grid, 3)
         val_m = _states(ds, rows["val"]).reshape(-1, *grid, 3)
         model = Autoencoder(grid=grid, latent=cfg.latent, channels=cfg.channels, key=k_ae)
-        res = train(model, autoencoder_loss, optax.nadam(cfg.ae_lr), {"m": train_m}, val_data={"m": val_m},
+        res = train(model, autoencoder_loss, optax.nadam(cfg.ae_lr), {"m": train_states()}, val_data={"m": val_m},
                     epochs=cfg.ae_epochs, batch_size=cfg.ae_batch, seed=cfg.seed, checkpoint=out / "ae.ckpt",
                     key_needed=True, progress=cfg.progress, settings={"stage": "ae", **settings})
         ae = res.best_model
-        del train_m, val_m
+        del val_m
         _save(ae_path, ae, {"grid": list(grid), "best_epoch": res.best_epoch, "epochs": res.epochs,
                             "train_loss": res.history["train_loss"].tolist(), "val_loss": res.history["val_loss"].tolist(),
                             "train_fields": index[rows["train"]].tolist(), "val_fields": index[rows["val"]].tolist()})
@@ -177,10 +180,10 @@ def run_pipeline(cfg: DynamicsConfig) -> dict:
     pca_path = out / "pca.eqx"
     if not pca_path.exists():
         _log(f"PCA baseline: {cfg.pca_modes} modes", cfg.progress)
-        pca = fit_pca(_states(ds, rows["train"]).reshape(-1, *grid, 3), cfg.pca_modes, method="randomized",
-                      seed=cfg.seed)
+        pca = fit_pca(train_states(), cfg.pca_modes, method="randomized", seed=cfg.seed)
         save_model(pca_path, pca, {"hyperparameters": pca.hyperparameters, "explained": pca.explained})
     pca, _ = load_model(pca_path, lambda h: PCA(**h["hyperparameters"]))
+    cache.clear()
     if not lat_path.exists():
         _log("encoding every trajectory", cfg.progress)
         c_ae, c_pca = [], []
@@ -229,10 +232,8 @@ def run_pipeline(cfg: DynamicsConfig) -> dict:
 def _rollout_m(stepper, scale, decoder, c, field, n_times):
     """<m>(t) of the rollout from the codes at indices FIRST..FIRST+3, for indices 0..n_times-1
     (the first FIRST + N_PAST entries are the decoded starting codes)."""
-    start = c[FIRST:FIRST + N_PAST] / scale
-    pred = np.asarray(rollout_latent(stepper, field, start, n_times - FIRST - N_PAST)) * scale
-    codes = np.concatenate([c[:FIRST + N_PAST], pred])
-    return mean_m(decoder(codes))
+    codes = rollout_codes(stepper, scale, c[FIRST:FIRST + N_PAST], field, n_times - FIRST - N_PAST)
+    return mean_m(decoder(np.concatenate([c[:FIRST], codes])))
 
 
 def evaluate(cfg, ds, test_rows, sp4, lat, ae, pca, steppers, fields, out: Path) -> dict:

@@ -104,6 +104,14 @@ def solver_start(field, grid) -> np.ndarray:
     return np.asarray(sol.values)[FIRST:, :, :, 0, :].astype(np.float32)
 
 
+def rollout_codes(stepper, scale: float, start, field, n_steps: int) -> np.ndarray:
+    """The `N_PAST` start codes followed by `n_steps` codes predicted by `stepper` in `field`
+    (the stepper works on codes divided by `scale`, its training normalisation)."""
+    start = np.asarray(start)
+    pred = np.asarray(rollout_latent(stepper, field, start / scale, n_steps)) * scale
+    return np.concatenate([start, pred])
+
+
 def _check_field(field) -> np.ndarray:
     try:
         b = np.asarray(field, dtype=float)
@@ -164,9 +172,7 @@ def rollout(field, m0=None, t_end: float = 1e-9, *, states: bool = False,
             raise ValueError(f"m0 must hold exactly {N_PAST} states (0.01-0.04 ns), got {start.shape[0]}")
         if not np.all(np.isfinite(start)):
             raise ValueError("m0 must be finite")
-    c0 = np.asarray(encode(ae, start)) / scale
-    pred = np.asarray(rollout_latent(st, b, c0, n_steps - (FIRST + N_PAST - 1))) * scale
-    codes = np.concatenate([c0 * scale, pred])
+    codes = rollout_codes(st, scale, encode(ae, start), b, n_steps - (FIRST + N_PAST - 1))
     m = np.asarray(decode(ae, codes), dtype=np.float64)
     m /= np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
     times = DT * np.arange(FIRST, n_steps + 1)
