@@ -101,7 +101,7 @@ def _cmd_run(args) -> int:
     method = args.method or entry.methods[0]
     if method not in entry.methods:
         return _error(f"--method must be one of {', '.join(entry.methods)} for {entry.name}, got {method!r}")
-    if args.verify < 0:
+    if args.verify is not None and args.verify < 0:
         return _error(f"--verify must be >= 0 (designs to re-check with the solver), got {args.verify}")
     if args.verify and not entry.verifies:
         return _error(f"--verify: {entry.name} is not searched on a surrogate, so there is nothing to re-check")
@@ -124,7 +124,7 @@ def _cmd_run(args) -> int:
         print(f"note: {path} exists (an earlier run with the same problem, method, seed and --quick); "
               "it is replaced when this run finishes")
     t0 = time.perf_counter()
-    extra = {"verify": args.verify} if entry.verifies else {}
+    extra = {"verify": args.verify} if entry.verifies and args.verify is not None else {}
     try:
         with _sigterm_as_interrupt(), checkpointing(prefix, resume=args.resume):
             ds = entry.run(method=method, seed=args.seed, quick=args.quick, progress=not args.no_progress, **extra)
@@ -239,8 +239,9 @@ def main(argv=None) -> int:
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run of the same problem, method, seed and --quick from "
                           "its checkpoints in OUT (searches checkpoint as they go)")
-    run.add_argument("--verify", type=int, default=0, metavar="N",
-                     help="surrogate problems: re-check the best N designs with the full solver (default 0)")
+    run.add_argument("--verify", type=int, default=None, metavar="N",
+                     help="surrogate problems: re-check the best N designs with the full solver (default: the "
+                          "problem's, 0 for microstructure, 1 for switching)")
     show = sub.add_parser("show", help="print a saved result dataset")
     show.add_argument("file", help="a .nc file written by `invdesign run`")
     args = parser.parse_args(argv)

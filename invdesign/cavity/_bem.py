@@ -148,3 +148,35 @@ _assemble_jit = jax.jit(_assemble, static_argnums=2)
 @functools.partial(jax.jit, static_argnums=2)
 def _factor_jit(mesh, pairs, batch_size):
     return jsl.lu_factor(_assemble(mesh, pairs, batch_size))
+
+
+@jax.custom_jvp
+def bem_inverse(mat: BemMatrix) -> BemMatrix:
+    """The inverse of a BEM matrix; under `vmap` the matrices are inverted one at a time.
+
+    With jaxlib 0.10.2 on CPU, batched LU and triangular solves (what `vmap` makes of a
+    factorisation) fan out to XLA's intra-op thread pool from inside it, and a population
+    of cavity designs evaluated with `vmap` deadlocked there (both pool threads waiting in
+    `TriMatrixEquationSolverKernel`). Inverting each matrix on its own
+    (`jax.custom_batching.sequential_vmap`) keeps every factorisation unbatched, and every
+    solve becomes a (batched) matrix product. Differentiable to any order: the tangent is
+    ``-A^-1 dA A^-1``, matrix products only.
+    """
+    return _inverse_one(mat)
+
+
+@jax.custom_batching.sequential_vmap
+def _inverse_one(mat):
+    return jnp.linalg.inv(mat)
+
+
+@bem_inverse.defjvp
+def _bem_inverse_jvp(primals, tangents):
+    (mat,), (dmat,) = primals, tangents
+    inv = bem_inverse(mat)
+    return inv, -inv @ dmat @ inv
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _inverse_jit(mesh, pairs, batch_size):
+    return bem_inverse(_assemble(mesh, pairs, batch_size))

@@ -169,6 +169,8 @@ class TiltedCavityDesign:
     - `magnet`: dict with the sphere's `radius` (m) and `mass` (kg).
     - `remanence`: Br (T) when it is not a design parameter.
     - `margin`: extra clearance (m) of the grid points from the walls.
+    - `solver`: the BEM solve of `MeissnerModel` (`"lu"`, or `"inverse"` for populations
+      evaluated under `vmap`).
     """
 
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
@@ -203,12 +205,15 @@ class TiltedCavityDesign:
     magnet: dict[str, float] = dataclasses.field(default_factory=lambda: dict(PAPER_SPHERE))
     remanence: float = GRADES["N52"]
     margin: float = 0.05e-3
+    solver: str = "lu"
 
     def __post_init__(self) -> None:
         v.check_positive("spacing", self.spacing)
         v.check_positive("response", self.response)
         v.check_positive("escape_height", self.escape_height)
         v.check_positive("remanence", self.remanence)
+        if self.solver not in ("lu", "inverse"):
+            raise ValueError(f'solver must be "lu" or "inverse", got {self.solver!r}')
         dy, dz = (float(t) for t in self.target_offset)
         if not (math.isfinite(dy) and math.isfinite(dz)):
             raise ValueError(f"target_offset must be two finite lengths (m), got {self.target_offset}")
@@ -240,7 +245,7 @@ class TiltedCavityDesign:
         """`(cavity, model, magnet)` for a parameter dict (traced or concrete)."""
         cav = CoaxialCavity(**self.geometry(p))
         mesh = cavity_mesh(cav, self.spacing, layout=self._layout)
-        model = MeissnerModel(mesh, cav, pairs=self._pairs)
+        model = MeissnerModel(mesh, cav, pairs=self._pairs, solver=self.solver)
         magnet = SphereMagnet(**self.magnet, remanence=p.get("remanence", self.remanence))
         return cav, model, magnet
 

@@ -29,7 +29,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 from .. import _validate as v
 from .._types import Mat3, Point3Like, Scalar, Vec3, Vec3Like
 from ..constants import MU0
-from ._bem import _FOUR_PI, BemMatrix, PairListsLike, _factor_jit, _kernel_rows, _source_terms, near_pairs
+from ._bem import _FOUR_PI, BemMatrix, PairListsLike, _factor_jit, _inverse_jit, _kernel_rows, _source_terms, near_pairs
 from ._geometry import CoaxialCavity
 from ._magnets import Magnet, SphereMagnet, _unit
 from ._mesh import ElementScalar, ElementVec3, Mesh, MeshLayout, cavity_mesh
@@ -63,6 +63,11 @@ class MeissnerModel(_MeshModel):
     - `pairs`: element pairs of the refined integration tiers; default `near_pairs(mesh)`.
       Required (computed once from a concrete mesh of the same layout) when differentiating
       with respect to the geometry.
+    - `solver`: `"lu"` (default) keeps the LU factors and solves by substitution;
+      `"inverse"` keeps the explicit inverse (`bem_inverse`) and solves by matrix products:
+      the same charges to rounding (the system is well conditioned), and the form to use
+      when many designs are evaluated under `vmap` (populations of a genetic search),
+      where batched factorisations deadlocked jaxlib 0.10.2's CPU runtime.
 
     ```python
     >>> from invdesign.cavity import SphereMagnet, plate_mesh
@@ -77,11 +82,11 @@ class MeissnerModel(_MeshModel):
 
     mesh: Mesh
     lu: BemMatrix
-    piv: Pivots
+    piv: Pivots | None
     geometry: CoaxialCavity | None = None
 
     def __init__(self, mesh: Mesh, geometry: CoaxialCavity | None = None, *, pairs: PairListsLike | None = None,
-                 batch_size: int = 128):
+                 batch_size: int = 128, solver: str = "lu"):
         if not isinstance(mesh, Mesh):
             raise TypeError(f"mesh must be a Mesh, got {type(mesh).__name__}")
         if pairs is None and not v.is_concrete(mesh):
@@ -93,7 +98,13 @@ class MeissnerModel(_MeshModel):
         self.geometry = geometry
         if pairs is None:
             pairs = near_pairs(mesh)
-        self.lu, self.piv = _factor_jit(mesh, tuple(jnp.asarray(a) for a in pairs), batch_size)
+        pairs = tuple(jnp.asarray(a) for a in pairs)
+        if solver == "lu":
+            self.lu, self.piv = _factor_jit(mesh, pairs, batch_size)
+        elif solver == "inverse":
+            self.lu, self.piv = _inverse_jit(mesh, pairs, batch_size), None
+        else:
+            raise ValueError(f'solver must be "lu" or "inverse", got {solver!r}')
 
     # -- charges and fields
     def _rhs(self, magnet, position, direction):
@@ -107,6 +118,8 @@ class MeissnerModel(_MeshModel):
 
     def solve(self, rhs: NormalDataLike) -> Charges:
         """Charge densities for normal-field data ``rhs`` (N,) or (N, K)."""
+        if self.piv is None:  # `lu` holds the explicit inverse (solver="inverse")
+            return self.lu @ rhs
         return jsl.lu_solve((self.lu, self.piv), rhs)
 
     def charges(self, magnet: Magnet, position: Point3Like, direction: Point3Like) -> ElementScalar:

@@ -50,6 +50,8 @@ from ._baselines import pca_encode as pca_encode
 from ._nn import count_parameters as count_parameters
 from ._rollout import ExtrapolationWarning as ExtrapolationWarning
 from ._rollout import rollout as rollout
+from ._start import StartFit as StartFit
+from ._start import fit_start as fit_start
 from ._stepper import FIELD_SCALE as FIELD_SCALE
 from ._stepper import TABLE2_HIDDEN as TABLE2_HIDDEN
 from ._stepper import Stepper as Stepper
@@ -57,6 +59,8 @@ from ._stepper import lookahead_loss as lookahead_loss
 from ._stepper import lookahead_loss_terms as lookahead_loss_terms
 from ._stepper import lookahead_windows as lookahead_windows
 from ._stepper import rollout_latent as rollout_latent
+from ._switching import SwitchingModel as SwitchingModel
+from ._switching import switching_time as switching_time
 
 __all__ = [
     "FIELD_SCALE",
@@ -69,7 +73,9 @@ __all__ = [
     "Autoencoder",
     "ExtrapolationWarning",
     "Lookup",
+    "StartFit",
     "Stepper",
+    "SwitchingModel",
     "autoencoder_loss",
     "autoencoder_loss_terms",
     "compression_ratio",
@@ -78,6 +84,7 @@ __all__ = [
     "encode",
     "fit_lookup",
     "fit_pca",
+    "fit_start",
     "layer_output_shapes",
     "lookahead_loss",
     "lookahead_loss_terms",
@@ -88,4 +95,5 @@ __all__ = [
     "reconstruct",
     "rollout",
     "rollout_latent",
+    "switching_time",
 ]

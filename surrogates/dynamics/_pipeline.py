@@ -16,9 +16,13 @@ interrupted run continues with the same command):
    training trajectories;
 5. **baselines**: PCA / POD with the same number of modes and the same stepper trained on
    its codes (`pca.eqx`, `pca_stepper.eqx`); the lookup of <m>(t) between training fields;
+   then the **start-code fit** (`start.eqx`, `StartFit`: the encoded states at 0.01-0.04 ns
+   as a quadratic function of the field, for designs over the field; its validation
+   error in the header);
 6. **evaluation** (`evaluation.nc`): for every test field and SP4 fields 1 and 2, <m>(t)
    of the solver, of encode -> decode of the solver's states, of the rollout started from
-   the solver's states at 0.01-0.04 ns (surrogate and PCA), and of the lookup, with
+   the solver's states at 0.01-0.04 ns (surrogate and PCA) and from the fitted start codes
+   (`fitstart_rollout`), and of the lookup, with
    max and RMS |d<m>| per field and method.
 
 <m> of a decoded state is the mean over the cells of the decoded vectors normalised to
@@ -43,6 +47,7 @@ from ..data._shards import atomic_write_netcdf, open_shards
 from ._autoencoder import TABLE1_CHANNELS, Autoencoder, autoencoder_loss, decode, encode
 from ._baselines import PCA, fit_lookup, fit_pca, lookup_predict, pca_decode, pca_encode
 from ._rollout import FIRST, N_PAST, rollout_codes
+from ._start import StartFit, fit_start
 from ._stepper import Stepper, lookahead_loss, lookahead_windows
 
 __all__ = ["DynamicsConfig", "run_pipeline", "split_of", "mean_m"]
@@ -223,8 +228,19 @@ def run_pipeline(cfg: DynamicsConfig) -> dict:
                                          "val_loss": res.history["val_loss"].tolist()})
         steppers[name] = load_model(path, lambda h: Stepper(**h["hyperparameters"], key=jax.random.key(0)))
 
+    # -- 5b. start codes as a function of the field (for designs over the field) ---------------
+    start_path = out / "start.eqx"
+    if not start_path.exists():
+        c0 = lat["c"].values[:, FIRST:FIRST + N_PAST]
+        fit = fit_start(c0[rows["train"]], fields[rows["train"]])
+        err = np.asarray(fit(fields[rows["val"]])) - c0[rows["val"]]
+        save_model(start_path, fit, {"hyperparameters": fit.hyperparameters,
+                                     "val_rms_error": float(np.sqrt(np.mean(err**2))),
+                                     "code_std": float(np.std(c0[rows["train"]]))})
+    start, _ = load_model(start_path, lambda h: StartFit(**h["hyperparameters"]))
+
     # -- 6. evaluation --------------------------------------------------------------------------
-    summary = evaluate(cfg, ds, rows["test"], sp4, lat, ae, pca, steppers, fields, out)
+    summary = evaluate(cfg, ds, rows["test"], sp4, lat, ae, pca, steppers, fields, out, start=start)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -236,8 +252,11 @@ def _rollout_m(stepper, scale, decoder, c, field, n_times):
     return mean_m(decoder(np.concatenate([c[:FIRST], codes])))
 
 
-def evaluate(cfg, ds, test_rows, sp4, lat, ae, pca, steppers, fields, out: Path) -> dict:
-    """<m>(t) of every method on the test fields and SP4 fields 1, 2; errors vs the solver."""
+def evaluate(cfg, ds, test_rows, sp4, lat, ae, pca, steppers, fields, out: Path, start=None) -> dict:
+    """<m>(t) of every method on the test fields and SP4 fields 1, 2; errors vs the solver.
+
+    With `start` (a `StartFit`) also `fitstart_rollout`: the rollout from the fitted start
+    codes instead of the encoded solver states (what `SwitchingModel` designs with)."""
     st, st_h = steppers["stepper"]
     pst, pst_h = steppers["pca_stepper"]
     train = split_of(ds["sample"].values) == "train"
@@ -249,7 +268,8 @@ def evaluate(cfg, ds, test_rows, sp4, lat, ae, pca, steppers, fields, out: Path)
         cases.append((name, sp4_m[j], np.asarray(sp4["b_ext"].values[j, :2], np.float32), lat["sp4_c"].values[j],
                       lat["sp4_c_pca"].values[j]))
     n_t = ds.sizes["time"]
-    curves = {k: [] for k in ("solver", "ae_recon", "ae_rollout", "pca_recon", "pca_rollout", "lookup")}
+    names = ("solver", "ae_recon", "ae_rollout", "pca_recon", "pca_rollout", "lookup")
+    curves = {k: [] for k in names + (("fitstart_rollout",) if start is not None else ())}
     for _, states, field, c, cp in cases:
         curves["solver"].append(mean_m(states))
         curves["ae_recon"].append(mean_m(decode(ae, c)))
@@ -257,6 +277,10 @@ def evaluate(cfg, ds, test_rows, sp4, lat, ae, pca, steppers, fields, out: Path)
         curves["pca_recon"].append(mean_m(pca_decode(pca, cp)))
         curves["pca_rollout"].append(_rollout_m(pst, pst_h["code_scale"], lambda z: pca_decode(pca, z), cp, field, n_t))
         curves["lookup"].append(np.asarray(lookup_predict(look, field)))
+        if start is not None:
+            c_fit = np.concatenate([c[:FIRST], np.asarray(start(field))])
+            curves["fitstart_rollout"].append(_rollout_m(st, st_h["code_scale"], lambda z: decode(ae, z), c_fit,
+                                                         field, n_t))
     arr = {k: np.stack(v) for k, v in curves.items()}
     err = {k: np.linalg.norm(arr[k] - arr["solver"], axis=-1) for k in arr if k != "solver"}
     ev = xr.Dataset(

@@ -114,3 +114,86 @@ def test_rollout_face_matches_the_pipeline_and_checks_its_input(run, tmp_path):
         rollout(field, m0=states[1:5], weights=bad)
     with pytest.raises(FileNotFoundError, match="no dynamics surrogate is shipped yet"):
         rollout(field, m0=states[1:5])
+
+
+def test_switching_model_is_the_fitted_start_rollout(run):
+    import jax
+
+    from invdesign_surrogates.dynamics import SwitchingModel
+
+    root, _ = run
+    out = root / "run"
+    head = read_header(out / "start.eqx")
+    assert head["hyperparameters"] == {"n_past": 4, "latent": 4}
+    assert np.isfinite(head["val_rms_error"]) and head["code_std"] > 0
+    data = _shards.open_shards(root / "data", "sample")
+    field = data.b_ext.values[9, :2]
+    model = SwitchingModel(out)
+    t = model.times(1.5e-10)
+    assert len(t) == 15 and t[0] == pytest.approx(1e-11)
+    m = np.asarray(jax.jit(model.m_avg, static_argnums=1)(field, 1.5e-10))
+    with xr.open_dataset(out / "evaluation.nc", engine="h5netcdf") as ev:
+        ref = ev.m_fitstart_rollout.values[0, 1:]  # the pipeline's own numbers (NumPy path)
+        err = np.linalg.norm(ev.m_fitstart_rollout.values - ev.m_solver.values, axis=-1).max(axis=1)
+        np.testing.assert_allclose(ev.max_err_fitstart_rollout.values, err, rtol=1e-12)
+    np.testing.assert_allclose(m, ref, atol=1e-5)
+    # one state decoded at t: the last row of the curve
+    np.testing.assert_allclose(model.m_avg_at(field, 1.5e-10), m[-1], atol=1e-6)
+    # differentiable in the field: the derivative along a direction against central differences
+    fx = jax.jit(lambda b: model.m_avg_at(b, 1.5e-10)[0])
+    g = np.asarray(jax.grad(fx)(jax.numpy.asarray(field, dtype=jax.numpy.float32)))
+    d = np.array([1.0, 0.5]) / np.hypot(1.0, 0.5)
+    h = 2e-4
+    fd = (float(fx(field + h * d)) - float(fx(field - h * d))) / (2 * h)
+    assert np.all(np.isfinite(g)) and abs(g @ d) > 1e-3
+    assert g @ d == pytest.approx(fd, rel=0.05, abs=0.02 * abs(fd) + 1e-3)
+    # a population in one vmap equals one field at a time
+    fields = np.stack([field, field * 1.1])
+    many = np.asarray(jax.vmap(lambda b: model.m_avg_at(b, 1.5e-10))(fields))
+    np.testing.assert_allclose(many[1], model.m_avg_at(fields[1], 1.5e-10), atol=1e-6)
+
+
+def test_switching_problems_search_and_verify(run, tmp_path, monkeypatch, check_png):
+    from invdesign import cli
+    from invdesign.optimize import genetic_search, gradient_search
+    from invdesign_problems.switching import (field_of, pareto_problem, solver_curve, threshold_problem,
+                                              verify_designs)
+
+    root, _ = run
+    out = root / "run"
+    data = _shards.open_shards(root / "data", "sample")
+    # the verification's solver curve is the data pipeline's own trajectory for that field
+    b9 = data.b_ext.values[9, :2]
+    np.testing.assert_allclose(solver_curve(b9, 1.5e-10, (16, 4)), data.m_avg.values[9, 1:], atol=1e-6)
+    # field_of: SP4 field 1 is 25 mT at 10 deg from -x towards +y
+    np.testing.assert_allclose(field_of(25.0, 10.0), [-0.025 * np.cos(np.radians(10)), 0.025 * np.sin(np.radians(10))])
+
+    problem = threshold_problem(t_target=1e-10, threshold=0.5, weights=out)
+    ds = gradient_search(problem, method="adam", learning_rate=0.05, max_iter=6, outer_iters=1, progress=False)
+    assert ds.sizes["iteration"] == 6 and np.all(np.isfinite(ds["mx_target"].values))
+    ver = verify_designs(ds, 1, weights=out)
+    assert ver.sizes["verified"] == 1 and ver["m_verified"].shape == (1, 10, 3)
+    # the verified curve is the solver's for the final design's field
+    b = np.asarray(field_of(float(ds["field_mT"][-1]), float(ds["angle_deg"][-1])))
+    np.testing.assert_allclose(ver["m_verified"].values[0], solver_curve(b, 1e-10, (16, 4)), atol=1e-12)
+    assert float(ver["mx_target_verified"][0]) == pytest.approx(float(ver["m_verified"].values[0, -1, 0]))
+    # the predicted curve ends at the surrogate's <m_x>(t_target) of the search
+    assert float(ver["m_predicted"].values[0, -1, 0]) == pytest.approx(float(ds["mx_target"][-1]), abs=1e-5)
+
+    front = genetic_search(pareto_problem(t_end=1.5e-10, threshold=0.5, weights=out), algorithm="nsga2",
+                           pop_size=8, n_gen=2, seed=0, progress=False)
+    assert set(front.attrs["objectives"]) >= {"t_switch"} or "t_switch" in front
+    assert np.all((front["field_mT"].values >= 22.0) & (front["field_mT"].values <= 41.0))
+    with pytest.raises(ValueError, match="t_target"):
+        threshold_problem(t_target=1.234e-10, weights=out)
+    with pytest.raises(ValueError, match="threshold"):
+        threshold_problem(threshold=-1.5, weights=out)
+
+    # the command line on a training run's weights, with its picture
+    monkeypatch.setenv("INVDESIGN_DYNAMICS_WEIGHTS", str(out))
+    assert cli.main(["run", "switching", "--quick", "--no-progress", "--out", str(tmp_path / "cli")]) == 0
+    nc = next((tmp_path / "cli").glob("*.nc"))
+    res = xr.open_dataset(nc, engine="h5netcdf")
+    assert res.sizes["verified"] == 1 and "t_switch_verified" in res
+    res.close()
+    check_png(next((tmp_path / "cli").glob("*-design.png")))
