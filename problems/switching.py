@@ -228,7 +228,8 @@ def _run_pareto(method="genetic", seed=0, quick=False, progress=True, verify=3):
 
 
 def plot_design(ds: xr.Dataset, path):
-    """<m_x>(t), <m_y>(t) of the verified designs: surrogate (solid) and solver (dashed)."""
+    """<m_x>(t), <m_y>(t) of the verified designs: surrogate (solid) and solver (dashed); for
+    Pareto runs also the front (field vs switching time) with the solver's times marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -236,7 +237,21 @@ def plot_design(ds: xr.Dataset, path):
 
     from invdesign.plot import savefig
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    front = "t_switch" in ds and "solution" in ds.dims
+    if front:
+        fig, (ax_f, ax) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1, 1.4]})
+        ok = ds["not_reached"].values <= 0
+        ax_f.plot(ds["field_mT"].values[ok], ds["t_switch"].values[ok], "o", color="tab:blue", label="front (surrogate)")
+        if "t_switch_verified" in ds:
+            idx = ds["verified_index"].values
+            ax_f.plot(ds["field_mT"].values[idx], ds["t_switch_verified"].values, "s", mfc="none", color="tab:red",
+                      ms=9, label="re-run by the solver")
+        ax_f.set_xlabel("mu0 |H| (mT)")
+        ax_f.set_ylabel("switching time (ns)")
+        ax_f.legend(fontsize=8)
+        ax_f.set_title("NSGA-II front", fontsize=10)
+    else:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
     if "m_verified" not in ds:
         ax.text(0.5, 0.5, "no design was re-run with the solver (--verify 0)", ha="center", transform=ax.transAxes)
     else:
