@@ -133,6 +133,8 @@ def _cmd_run(args) -> int:
                    + (f" --seed {args.seed}" if args.seed else "") + (" --quick" if args.quick else "")
                    + (f" --verify {args.verify}" if args.verify else "") + " --resume")
         return _interrupted(exc, partial_path, command)
+    except FileNotFoundError as exc:  # missing weights or data of a surrogate problem: the message says which
+        return _error(str(exc))
     elapsed = time.perf_counter() - t0
     try:
         save(ds, path)

@@ -63,7 +63,12 @@ def _model(weights=None):
 
     if weights is None:
         weights = os.environ.get("INVDESIGN_DYNAMICS_WEIGHTS") or None
-    return SwitchingModel(weights)
+    try:
+        return SwitchingModel(weights)
+    except FileNotFoundError as exc:
+        if weights is not None:
+            raise
+        raise FileNotFoundError(f"{exc}; or set INVDESIGN_DYNAMICS_WEIGHTS to a training run's folder") from None
 
 
 def field_of(field_mT, angle_deg):

@@ -153,7 +153,7 @@ def test_switching_model_is_the_fitted_start_rollout(run):
     np.testing.assert_allclose(many[1], model.m_avg_at(fields[1], 1.5e-10), atol=1e-6)
 
 
-def test_switching_problems_search_and_verify(run, tmp_path, monkeypatch, check_png):
+def test_switching_problems_search_and_verify(run, tmp_path, monkeypatch, check_png, capsys):
     from invdesign import cli
     from invdesign.optimize import genetic_search, gradient_search
     from invdesign_problems.switching import (field_of, pareto_problem, plot_design, solver_curve,
@@ -200,3 +200,7 @@ def test_switching_problems_search_and_verify(run, tmp_path, monkeypatch, check_
     assert res.sizes["verified"] == 1 and "t_switch_verified" in res
     res.close()
     check_png(next((tmp_path / "cli").glob("*-design.png")))
+    # missing weights: a clear error naming the file, no traceback
+    monkeypatch.setenv("INVDESIGN_DYNAMICS_WEIGHTS", str(tmp_path / "nowhere"))
+    assert cli.main(["run", "switching", "--quick", "--no-progress", "--out", str(tmp_path / "cli2")]) == 2
+    assert "nowhere/ae.eqx' does not exist" in capsys.readouterr().err
