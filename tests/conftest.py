@@ -72,3 +72,28 @@ def check_png():
         assert (rgb / 255).std() > 0.05
 
     return check
+
+
+@pytest.fixture(scope="session")
+def batched_linalg():
+    """`batched_linalg(closed_jaxpr)`: (primitive, operand shape) of every LU factorisation or
+    triangular solve with a batch axis (operand of more than 2 dims), sub-jaxprs included.
+    jaxlib 0.10.2's batched CPU kernels for these deadlocked its thread pool."""
+    import jax.extend
+
+    def find(closed):
+        found = []
+
+        def walk(jp):
+            for eqn in jp.eqns:
+                if eqn.primitive.name in ("lu", "triangular_solve"):
+                    shape = tuple(eqn.invars[0].aval.shape)
+                    if len(shape) > 2:
+                        found.append((eqn.primitive.name, shape))
+                for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                    walk(sub)
+
+        walk(closed.jaxpr)
+        return found
+
+    return find

@@ -5,15 +5,13 @@ under `vmap`.
   differences, its `vmap` against a loop;
 - the Meissner model with `solver="inverse"` gives the LU model's charges and energy (image
   dipole over a plate);
-- the reason it exists: traced under `vmap`, neither `bem_inverse` nor the whole
-  `cavity-pareto` population evaluation contains a batched LU factorisation or triangular
-  solve (the batched kernels deadlocked jaxlib 0.10.2's CPU thread pool), while the LU form
-  does (`jnp.linalg.inv` stands for it). Tracing only: nothing here compiles the cavity problem.
+- the reason it exists: traced under `vmap`, `bem_inverse` contains no batched LU
+  factorisation or triangular solve (the batched kernels deadlocked jaxlib 0.10.2's CPU
+  thread pool), while `jnp.linalg.inv` does. The same check on the whole `cavity-pareto`
+  population evaluation is in `tests/problems/test_cavity_problem.py`.
 """
 
-
 import jax
-import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -21,27 +19,6 @@ import pytest
 import invdesign  # noqa: F401
 from invdesign.cavity import MeissnerModel, SphereMagnet, plate_mesh
 from invdesign.cavity._bem import bem_inverse
-from invdesign.optimize._genetic import _UnitBatch
-from invdesign_problems.cavity import pareto_problem
-
-_LINALG = ("lu", "triangular_solve")
-
-
-def _batched_linalg(jaxpr) -> list[tuple[str, tuple[int, ...]]]:
-    """(primitive, operand shape) of every LU / triangular solve with more than 2 dims."""
-    found = []
-
-    def walk(jp):
-        for eqn in jp.eqns:
-            if eqn.primitive.name in _LINALG:
-                shape = tuple(eqn.invars[0].aval.shape)
-                if len(shape) > 2:
-                    found.append((eqn.primitive.name, shape))
-            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-                walk(sub)
-
-    walk(jaxpr.jaxpr)
-    return found
 
 
 def _matrices(n=5, batch=3, seed=0):
@@ -74,10 +51,10 @@ def test_derivatives_match_central_differences():
     np.testing.assert_allclose(jax.vmap(jax.grad(f))(s), [jax.grad(f)(x) for x in s], rtol=1e-12)
 
 
-def test_vmap_of_the_inverse_has_no_batched_factorisation():
+def test_vmap_of_the_inverse_has_no_batched_factorisation(batched_linalg):
     a = _matrices()
-    assert _batched_linalg(jax.make_jaxpr(jax.vmap(bem_inverse))(a)) == []
-    lu = _batched_linalg(jax.make_jaxpr(jax.vmap(jnp.linalg.inv))(a))  # the check can see them
+    assert batched_linalg(jax.make_jaxpr(jax.vmap(bem_inverse))(a)) == []
+    lu = batched_linalg(jax.make_jaxpr(jax.vmap(jnp.linalg.inv))(a))  # the check can see them
     assert ("lu", (3, 5, 5)) in lu
 
 
@@ -92,10 +69,3 @@ def test_meissner_inverse_solver_gives_the_lu_charges_and_energy():
     assert float(inv.magnetic_energy(m, pos, d)) == pytest.approx(float(lu.magnetic_energy(m, pos, d)), rel=1e-11)
     with pytest.raises(ValueError, match="solver"):
         MeissnerModel(mesh, solver="qr")
-
-
-def test_cavity_pareto_population_traces_without_batched_factorisations():
-    settings = dict(spacing=1.5e-3, grid=(7, 9))
-    z = jnp.full((2, 5), 0.4)
-    batched = _batched_linalg(jax.make_jaxpr(jax.vmap(_UnitBatch(pareto_problem(**settings))._one))(z))
-    assert batched == []
