@@ -39,7 +39,6 @@ import math
 import os
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
