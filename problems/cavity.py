@@ -24,9 +24,11 @@ Problems:
 (b) `pareto_problem`: NSGA-II over R, tilt, r_stub, h_stub and the magnet grade (a
     continuous `grade` in [-0.5, 3.5] rounded to the nearest of N35, N42, N50, N52: only
     these four magnets exist, paper Table 1); objectives: distance from the target (min),
-    well depth (max), lowest mechanical frequency (max). The population is evaluated one
-    individual at a time through Dask (`JittedPoint`): with jax/jaxlib 0.10.2 on a 2-core
-    CPU the batched (`vmap`) evaluation intermittently deadlocked the XLA CPU runtime.
+    well depth (max), lowest mechanical frequency (max). The population is evaluated in one
+    jitted `vmap`, the BEM matrices inverted one design at a time (`solver="inverse"`:
+    batched LU factorisations deadlocked jaxlib 0.10.2's CPU runtime); the Dask path
+    (`JittedPoint`, one design per task) stays for clusters
+    (`genetic_search(..., backend="dask", client=...)`).
 
 `CAVITY` and `CAVITY_PARETO` are the command-line entries (`invdesign run cavity`). Pareto
 runs also draw the front with the chosen designs (closest, deepest, highest frequency, knee:

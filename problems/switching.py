@@ -160,20 +160,10 @@ def _design_rows(ds: xr.Dataset, n: int):
 def solver_curve(field, t_end, grid):
     """<m>(t) every 10 ps from 0.01 ns to `t_end` by the micromagnetic solver (SP4 s-state on
     `grid`, the training data's settings)."""
-    from invdesign.constants import MU0
-    from invdesign.micromag import integrate_llg
-    from invdesign_surrogates.dynamics._rollout import DT, FIRST, _s_state
+    from invdesign_surrogates.dynamics._rollout import DT, FIRST, solver_run
 
-    system, m_s = _s_state(tuple(int(k) for k in grid))
-    b = np.zeros(3)
-    b[:2] = np.asarray(field, dtype=float)[:2]
     n = round(float(t_end) / DT)
-    t = DT * np.arange(0, n + 1)
-    sol = integrate_llg(system, m_s, b / MU0, t, rtol=1e-5, atol=1e-5, method="bs3",
-                        observe=lambda m: jnp.mean(m, axis=(0, 1, 2)))
-    if not bool(sol.success):
-        raise RuntimeError(f"the solver did not reach {t_end:g} s for field {field} T")
-    return np.asarray(sol.values)[FIRST:]
+    return solver_run(field, grid, n, lambda m: jnp.mean(m, axis=(0, 1, 2)))[FIRST:]
 
 
 def verify_designs(ds: xr.Dataset, n: int = 1, *, weights=None, model=None) -> xr.Dataset:
@@ -267,12 +257,8 @@ def plot_design(ds: xr.Dataset, path):
     else:
         t = ds["time"].values * 1e9
         opts = json.loads(ds.attrs.get("problem_options", "{}") or "{}")
-        for k in range(ds.sizes["verified"]):
-            i = int(ds["verified_index"].values[k])
-            if "solution" in ds.dims:
-                f, a = float(ds["field_mT"].values[i]), float(ds["angle_deg"].values[i])
-            else:
-                f, a = float(ds["field_mT"].values[-1]), float(ds["angle_deg"].values[-1])
+        _, mags, angs = _design_rows(ds, ds.sizes["verified"])  # the designs verify_designs re-ran
+        for k, (f, a) in enumerate(zip(mags, angs)):
             for j, (comp, colour) in enumerate((("x", "tab:blue"), ("y", "tab:orange"))):
                 label = f"{f:.2f} mT, {a:+.1f} deg" if j == 0 else None
                 ax.plot(t, ds["m_predicted"].values[k, :, j], "-", color=colour, alpha=0.9 - 0.15 * k, label=label)

@@ -20,18 +20,14 @@ surrogate's max |d<m>| against the solver for the timed field as a sanity check.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-
-def _best(fn, repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best_time  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -62,19 +58,19 @@ def main(argv=None) -> dict:
 
     m0 = solver_start(field, grid)
     rollout(warm, m0=m0, t_end=1e-9, weights=a.weights)
-    t_roll = _best(lambda: rollout(field, m0=m0, t_end=1e-9, weights=a.weights), a.repeats)
+    t_roll = best_time(lambda: rollout(field, m0=m0, t_end=1e-9, weights=a.weights), a.repeats)
     got = rollout(field, m0=m0, t_end=1e-9, weights=a.weights)["m_avg"].values
 
     one = jax.jit(lambda b: model.m_avg(b, 1e-9))
     jax.block_until_ready(one(warm))
-    t_one = _best(lambda: jax.block_until_ready(one(field)), a.repeats)
+    t_one = best_time(lambda: jax.block_until_ready(one(field)), a.repeats)
     rng = np.random.default_rng(0)
     mag = 1e-3 * rng.uniform(22, 41, a.batch)
     ang = np.radians(rng.uniform(-22, 22, a.batch))
     fields = np.stack([-mag * np.cos(ang), mag * np.sin(ang)], -1)
     many = jax.jit(jax.vmap(lambda b: model.m_avg(b, 1e-9)))
     jax.block_until_ready(many(fields))
-    t_many = _best(lambda: jax.block_until_ready(many(fields)), a.repeats) / a.batch
+    t_many = best_time(lambda: jax.block_until_ready(many(fields)), a.repeats) / a.batch
     fit = np.asarray(one(field))
 
     err_roll = float(np.max(np.linalg.norm(got - ref, axis=-1)))

@@ -20,18 +20,14 @@ surrogate's error on the simulated structure as a sanity check.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-
-def _best(fn, repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best_time  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -67,8 +63,8 @@ def main(argv=None) -> dict:
 
     predict(batch, weights=a.weights)  # warm-up: compile
     predict(batch[0], weights=a.weights)
-    t_batch = _best(lambda: predict(batch, weights=a.weights), a.repeats) / a.batch
-    t_one = _best(lambda: predict(batch[0], weights=a.weights), a.repeats)
+    t_batch = best_time(lambda: predict(batch, weights=a.weights), a.repeats) / a.batch
+    t_one = best_time(lambda: predict(batch[0], weights=a.weights), a.repeats)
 
     simulate_anchors(kx[a.curves : a.curves + 1])  # warm-up: compile (a structure that is not timed)
     t_sim, sims = [], []

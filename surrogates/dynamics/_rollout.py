@@ -89,19 +89,27 @@ def _s_state(grid: tuple[int, int]):
     return system, np.asarray(sp4_initial_state(system).m)
 
 
-def solver_start(field, grid) -> np.ndarray:
-    """The four solver states at 0.01-0.04 ns in `field` (tesla) from the SP4 s-state on `grid`."""
+def solver_run(field, grid, n_steps: int, observe) -> np.ndarray:
+    """`observe(m)` every 10 ps from 0 to `n_steps` x 10 ps after `field` (tesla) is switched
+    on, by the solver from the SP4 s-state on `grid` with the dataset's settings
+    (Bogacki-Shampine, tolerance 1e-5)."""
     from invdesign.constants import MU0
     from invdesign.micromag import integrate_llg
 
     system, m_s = _s_state(tuple(int(n) for n in grid))
     b = np.zeros(3)
     b[:2] = np.asarray(field, dtype=float).reshape(-1)[:2]
-    t = DT * np.arange(FIRST + N_PAST)
-    sol = integrate_llg(system, m_s, b / MU0, t, rtol=1e-5, atol=1e-5, method="bs3", observe=lambda m: m)
+    t = DT * np.arange(int(n_steps) + 1)
+    sol = integrate_llg(system, m_s, b / MU0, t, rtol=1e-5, atol=1e-5, method="bs3", observe=observe)
     if not bool(sol.success):
-        raise RuntimeError(f"the solver did not reach 0.04 ns for field {field} T")
-    return np.asarray(sol.values)[FIRST:, :, :, 0, :].astype(np.float32)
+        raise RuntimeError(f"the solver did not reach {t[-1]:g} s for field {field} T")
+    return np.asarray(sol.values)
+
+
+def solver_start(field, grid) -> np.ndarray:
+    """The four solver states at 0.01-0.04 ns in `field` (tesla) from the SP4 s-state on `grid`."""
+    states = solver_run(field, grid, FIRST + N_PAST - 1, lambda m: m)
+    return states[FIRST:, :, :, 0, :].astype(np.float32)
 
 
 def rollout_codes(stepper, scale: float, start, field, n_steps: int) -> np.ndarray:
