@@ -17,6 +17,7 @@ polyline the vacuum lies to the left of the direction of travel in the ``(r, z)`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Callable, Sequence
 
@@ -263,26 +264,123 @@ _CAP = 1.0 - 1.0 / math.sqrt(math.pi)
 """A cap (band touching the axis) is 1/sqrt(pi) of a band wide, so its area ~ h^2 like the others."""
 
 
-def _segment_nodes(p0, p1, size, n_bands, cap_start=False, cap_end=False):
-    """Band boundaries along one straight segment: n_bands + 1 points (r, z).
+def _segment_nodes(p0, d, length, size, plan):
+    """Band boundaries along all straight segments at once: the points ``(r, z)`` of `plan`'s nodes.
 
-    With ``n_bands=None`` returns the number of bands the size function asks for.
+    `p0`, `d` ``(S, 2)`` are the segments' start points and vectors ``p1 - p0``, `length` their
+    lengths. Along each segment the nodes split the integral of the element density ``1 / h``
+    (trapezoidal over `_SAMPLES` samples) into equal parts (caps on the axis count `_CAP` of a
+    band); the node fractions are interpolated from each segment's cumulative integral.
     """
     t = jnp.linspace(0.0, 1.0, _SAMPLES)
-    pts = p0[None, :] + t[:, None] * (p1 - p0)[None, :]
-    length = jnp.linalg.norm(p1 - p0)
-    dens = 1.0 / size(pts[:, 0], pts[:, 1])
-    cum = jnp.concatenate([jnp.zeros(1), jnp.cumsum(0.5 * (dens[1:] + dens[:-1]) * jnp.diff(t))]) * length
-    short = _CAP * (int(cap_start) + int(cap_end))
-    if n_bands is None:
-        return cum[-1] + short
-    k = np.arange(n_bands + 1, dtype=float)
-    if cap_start:
-        k[1:] -= _CAP
-    target = jnp.asarray(k / (n_bands - short)) * cum[-1]
-    tk = jnp.interp(target, cum, t)
-    tk = tk.at[0].set(0.0).at[-1].set(1.0)
-    return p0[None, :] + tk[:, None] * (p1 - p0)[None, :]
+    pts = p0[:, None, :] + t[None, :, None] * d[:, None, :]
+    n_seg = p0.shape[0]
+    dens = (1.0 / size(pts[..., 0].reshape(-1), pts[..., 1].reshape(-1))).reshape(n_seg, _SAMPLES)
+    steps = jnp.cumsum(0.5 * (dens[:, 1:] + dens[:, :-1]) * jnp.diff(t), axis=1)
+    cum = jnp.concatenate([jnp.zeros((n_seg, 1)), steps], axis=1) * length[:, None]
+    # jnp.interp(target, cum[s], t) for every node (its segment s), as one batched gather
+    seg = plan.node_seg
+    xp = cum[seg]
+    target = plan.node_frac * xp[:, -1]
+    i = jnp.clip(jnp.sum(xp <= target[:, None], axis=1), 1, _SAMPLES - 1)
+    rows = np.arange(seg.size)
+    x_lo, x_hi = xp[rows, i - 1], xp[rows, i]
+    f_lo, f_hi = t[i - 1], t[i]
+    dx = x_hi - x_lo
+    dx0 = jnp.abs(dx) <= np.spacing(np.finfo(np.float64).eps)
+    tk = jnp.where(dx0, f_lo, f_lo + ((target - x_lo) / jnp.where(dx0, 1.0, dx)) * (f_hi - f_lo))
+    tk = jnp.where(target < xp[:, 0], t[0], tk)
+    tk = jnp.where(target > xp[:, -1], t[-1], tk)
+    tk = jnp.where(plan.node_first, 0.0, jnp.where(plan.node_last, 1.0, tk))
+    return p0[seg] + tk[:, None] * d[seg]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Static index arrays of a `MeshLayout`: which segment, node and azimuth each element has.
+
+    Segments are numbered through all profiles in order, vertices likewise (``vert0`` and
+    ``vert1`` index the concatenated profile vertices), nodes (band boundaries) segment by
+    segment, and elements in the mesh's order (profile, segment, band, azimuth).
+    """
+
+    vert0: np.ndarray  # (S,) first vertex of each segment
+    vert1: np.ndarray  # (S,) its second vertex
+    turn_prev: np.ndarray  # (V,) segment before each interior vertex
+    turn_next: np.ndarray  # (V,) segment after it
+    seg_in: np.ndarray  # (S,) interior vertex at the start of each segment, V where none
+    seg_out: np.ndarray  # (S,) interior vertex at its end, V where none
+    node_seg: np.ndarray  # (M,) segment of each node
+    node_frac: np.ndarray  # (M,) the node's fraction of the segment's integrated density
+    node_first: np.ndarray  # (M,) the node is the segment's start
+    node_last: np.ndarray  # (M,) the node is the segment's end
+    elem_seg: np.ndarray  # (N,) segment of each element
+    elem_node: np.ndarray  # (N,) the node at the start of its band (the band ends at the next)
+    nphi: np.ndarray  # (N,) elements in the element's ring
+    phi_a: np.ndarray  # (N,) azimuthal extent of the element
+    phi_b: np.ndarray
+    cphi: np.ndarray  # (N,) cosine and sine of its mid azimuth
+    sphi: np.ndarray
+    cap: np.ndarray  # (N,) the element is a disc or cone cap on the axis
+    surfaces: tuple[tuple[int, int], ...]  # element range of each profile
+
+
+def _plan(layout: MeshLayout) -> _Plan:
+    """The `_Plan` of a layout (cached; its counts as nested tuples of ints are the key)."""
+    return _plan_of(tuple(tuple(tuple(int(n) for n in seg) for seg in prof) for prof in layout.rings))
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_of(rings: tuple[tuple[tuple[int, ...], ...], ...]) -> _Plan:
+    vert0, vert1, turn_prev, turn_next, seg_in, seg_out = [], [], [], [], [], []
+    node_seg, node_frac, node_first, node_last = [], [], [], []
+    elem_seg, elem_node, nphi, j = [], [], [], []
+    surfaces = []
+    n_vert = sum(len(segs) - 1 for segs in rings)  # interior vertices of all profiles
+    vertex = segment = node = element = interior = 0
+    for segs in rings:
+        first_element = element
+        for s, phis in enumerate(segs):
+            vert0.append(vertex + s)
+            vert1.append(vertex + s + 1)
+            seg_in.append(interior + s - 1 if s >= 1 else n_vert)
+            seg_out.append(interior + s if s < len(segs) - 1 else n_vert)
+            if s >= 1:
+                turn_prev.append(segment - 1)
+                turn_next.append(segment)
+            n = len(phis)
+            cap_start, cap_end = phis[0] == 1 and n > 1, phis[-1] == 1 and n > 1
+            k = np.arange(n + 1, dtype=float)
+            if cap_start:
+                k[1:] -= _CAP
+            node_frac.append(k / (n - _CAP * (int(cap_start) + int(cap_end))))
+            node_seg.append(np.full(n + 1, segment))
+            node_first.append(np.arange(n + 1) == 0)
+            node_last.append(np.arange(n + 1) == n)
+            band = np.repeat(np.arange(n), phis)
+            elem_seg.append(np.full(band.size, segment))
+            elem_node.append(node + band)
+            nphi.append(np.repeat(np.asarray(phis), phis))
+            j.append(np.concatenate([np.arange(p) for p in phis]))
+            segment += 1
+            node += n + 1
+            element += band.size
+        vertex += len(segs) + 1
+        interior += len(segs) - 1
+        surfaces.append((first_element, element))
+    nphi = np.concatenate(nphi).astype(float)
+    j = np.concatenate(j).astype(float)
+    ints = lambda a: np.asarray(a, dtype=np.int32)  # noqa: E731
+    return _Plan(
+        vert0=ints(vert0), vert1=ints(vert1), turn_prev=ints(turn_prev), turn_next=ints(turn_next),
+        seg_in=ints(seg_in), seg_out=ints(seg_out),
+        node_seg=ints(np.concatenate(node_seg)), node_frac=np.concatenate(node_frac),
+        node_first=np.concatenate(node_first), node_last=np.concatenate(node_last),
+        elem_seg=ints(np.concatenate(elem_seg)), elem_node=ints(np.concatenate(elem_node)),
+        nphi=nphi, phi_a=2.0 * np.pi * j / nphi, phi_b=2.0 * np.pi * (j + 1.0) / nphi,
+        cphi=np.cos(2.0 * np.pi * (j + 0.5) / nphi), sphi=np.sin(2.0 * np.pi * (j + 0.5) / nphi), cap=nphi == 1,
+        surfaces=tuple(surfaces),
+    )
 
 
 def _layout(profiles, size) -> MeshLayout:
@@ -332,14 +430,6 @@ class UniformSize(eqx.Module):
 
     def __call__(self, r: BatchScalarLike, z: BatchScalarLike) -> BatchScalar:
         return jnp.full(jnp.shape(jnp.asarray(r) + jnp.asarray(z)), self.spacing)
-
-
-def _turning(prof):
-    """Signed turning angle at each interior vertex (counter-clockwise positive)."""
-    d = jnp.diff(prof, axis=0)
-    ang = jnp.arctan2(d[:, 1], d[:, 0])
-    turn = jnp.diff(ang)
-    return (turn + jnp.pi) % (2.0 * jnp.pi) - jnp.pi
 
 
 def axisymmetric_mesh(
@@ -410,74 +500,59 @@ def axisymmetric_mesh(
 
 
 def _build(profs, size, layout, names):
-    parts = {k: [] for k in ("centre", "normal", "tangent", "area", "curv", "patch")}
-    surfaces = []
-    start = 0
-    for prof, segs, name in zip(profs, layout.rings, names):
-        turn = _turning(prof) if prof.shape[0] > 2 else jnp.zeros(0)
-        smooth_turn = jnp.where(jnp.abs(turn) < _SMOOTH_TURN, turn, 0.0)
-        seg_len = jnp.linalg.norm(jnp.diff(prof, axis=0), axis=1)
-        for s, phis in enumerate(segs):
-            p0, p1 = prof[s], prof[s + 1]
-            nodes = _segment_nodes(p0, p1, size, len(phis), phis[0] == 1 and len(phis) > 1, phis[-1] == 1 and len(phis) > 1)
-            ra, za = nodes[:-1, 0], nodes[:-1, 1]
-            rb, zb = nodes[1:, 0], nodes[1:, 1]
-            d = p1 - p0
-            L = jnp.linalg.norm(d)
-            dr, dz = d[0] / L, d[1] / L
-            # meridional curvature from the turning at smooth vertices (convex from vacuum > 0)
-            t_in = smooth_turn[s - 1] if s >= 1 else 0.0
-            t_out = smooth_turn[s] if s < len(segs) - 1 else 0.0
-            k_mer = -(0.5 * t_in + 0.5 * t_out) / seg_len[s]
-            band = np.repeat(np.arange(len(phis)), phis)
-            nphi = np.repeat(np.asarray(phis), phis).astype(float)
-            j = np.concatenate([np.arange(n) for n in phis]).astype(float)
-            phi = 2.0 * np.pi * (j + 0.5) / nphi
-            cphi, sphi = jnp.asarray(np.cos(phi)), jnp.asarray(np.sin(phi))
-            ra_e, rb_e, za_e, zb_e = ra[band], rb[band], za[band], zb[band]
-            blen = jnp.hypot(rb_e - ra_e, zb_e - za_e)
-            frac = (ra_e + 2.0 * rb_e) / (3.0 * (ra_e + rb_e))
-            rc = ra_e + (rb_e - ra_e) * frac
-            zc = za_e + (zb_e - za_e) * frac
-            # planar centroid of an annular sector lies inside the arc by sinc(pi / n_phi);
-            # applied in proportion to how flat the band is (none on a cylinder)
-            sinc = jnp.asarray(np.sinc(1.0 / nphi))
-            rc = rc * (1.0 + (sinc - 1.0) * dr * dr)
-            area = jnp.pi * (ra_e + rb_e) * blen / jnp.asarray(nphi)
-            # a band touching the axis is one cap element: centre on the axis, axial normal,
-            # azimuthal curvature of the cap from its mid radius
-            cap = jnp.asarray(nphi == 1)
-            rc = jnp.where(cap, 0.0, rc)
-            ones = jnp.ones_like(rc)
-            normal = jnp.stack([-dz * cphi, -dz * sphi, dr * ones], axis=-1)
-            normal = jnp.where(cap[:, None], jnp.stack([0.0 * ones, 0.0 * ones, jnp.sign(dr) * ones], -1), normal)
-            tangent = jnp.stack([dr * cphi, dr * sphi, dz * ones], axis=-1)
-            tangent = jnp.where(cap[:, None], jnp.stack([ones, 0.0 * ones, 0.0 * ones], -1), tangent)
-            centre = jnp.stack([rc * cphi, rc * sphi, zc], axis=-1)
-            r_ref = jnp.where(cap, 0.5 * (ra_e + rb_e), rc)
-            k_az = -dz / jnp.where(r_ref > 0, r_ref, 1.0)
-            curv = jnp.stack([jnp.broadcast_to(k_mer, k_az.shape), k_az], axis=-1)
-            parts["centre"].append(centre)
-            parts["normal"].append(normal)
-            parts["tangent"].append(tangent)
-            parts["area"].append(area)
-            parts["curv"].append(curv)
-            phi_a = jnp.asarray(2.0 * np.pi * j / nphi)
-            phi_b = jnp.asarray(2.0 * np.pi * (j + 1.0) / nphi)
-            parts["patch"].append(jnp.stack([ra_e, za_e, rb_e, zb_e, phi_a, phi_b], axis=-1))
-        n_prof = sum(sum(p) for p in segs)
-        surfaces.append((name, start, start + n_prof))
-        start += n_prof
-    area = jnp.concatenate(parts["area"])
+    # every element of every segment in one pass: per-segment quantities are gathered to the
+    # elements with the static indices of `_plan` (a short jaxpr, whatever the segment count)
+    plan = _plan(layout)
+    verts = jnp.concatenate(profs)
+    p0 = verts[plan.vert0]
+    d = verts[plan.vert1] - p0
+    seg_len = jnp.linalg.norm(d, axis=1)
+    dr_s, dz_s = d[:, 0] / seg_len, d[:, 1] / seg_len
+    # meridional curvature from the turning at smooth vertices (convex from vacuum > 0)
+    if plan.turn_prev.size:
+        ang = jnp.arctan2(d[:, 1], d[:, 0])
+        turn = (ang[plan.turn_next] - ang[plan.turn_prev] + jnp.pi) % (2.0 * jnp.pi) - jnp.pi
+        smooth_turn = jnp.concatenate([jnp.where(jnp.abs(turn) < _SMOOTH_TURN, turn, 0.0), jnp.zeros(1)])
+        t_in, t_out = smooth_turn[plan.seg_in], smooth_turn[plan.seg_out]
+    else:
+        t_in = t_out = jnp.zeros(p0.shape[0])
+    k_mer = -(0.5 * t_in + 0.5 * t_out) / seg_len
+    nodes = _segment_nodes(p0, d, seg_len, size, plan)
+    seg, ia = plan.elem_seg, plan.elem_node
+    ra_e, za_e = nodes[ia, 0], nodes[ia, 1]
+    rb_e, zb_e = nodes[ia + 1, 0], nodes[ia + 1, 1]
+    dr, dz = dr_s[seg], dz_s[seg]
+    nphi = plan.nphi
+    cphi, sphi = plan.cphi, plan.sphi
+    blen = jnp.hypot(rb_e - ra_e, zb_e - za_e)
+    frac = (ra_e + 2.0 * rb_e) / (3.0 * (ra_e + rb_e))
+    rc = ra_e + (rb_e - ra_e) * frac
+    zc = za_e + (zb_e - za_e) * frac
+    # planar centroid of an annular sector lies inside the arc by sinc(pi / n_phi);
+    # applied in proportion to how flat the band is (none on a cylinder)
+    rc = rc * (1.0 + (np.sinc(1.0 / nphi) - 1.0) * dr * dr)
+    area = jnp.pi * (ra_e + rb_e) * blen / nphi
+    # a band touching the axis is one cap element: centre on the axis, axial normal,
+    # azimuthal curvature of the cap from its mid radius
+    cap = plan.cap[:, None]
+    rc = jnp.where(plan.cap, 0.0, rc)
+    zero = jnp.zeros_like(rc)
+    normal = jnp.where(cap, jnp.stack([zero, zero, jnp.sign(dr)], -1), jnp.stack([-dz * cphi, -dz * sphi, dr], -1))
+    tangent = jnp.where(cap, np.array([1.0, 0.0, 0.0]), jnp.stack([dr * cphi, dr * sphi, dz], -1))
+    centre = jnp.stack([rc * cphi, rc * sphi, zc], axis=-1)
+    r_ref = jnp.where(plan.cap, 0.5 * (ra_e + rb_e), rc)
+    k_az = -dz / jnp.where(r_ref > 0, r_ref, 1.0)
+    curv = jnp.stack([k_mer[seg], k_az], axis=-1)
+    patch = jnp.stack([ra_e, za_e, rb_e, zb_e, jnp.asarray(plan.phi_a), jnp.asarray(plan.phi_b)], axis=-1)
     return Mesh(
-        centre=jnp.concatenate(parts["centre"]),
-        normal=jnp.concatenate(parts["normal"]),
+        centre=centre,
+        normal=normal,
         radius=jnp.sqrt(area / jnp.pi),
         area=area,
-        tangent=jnp.concatenate(parts["tangent"]),
-        curvatures=jnp.concatenate(parts["curv"]),
-        patch=jnp.concatenate(parts["patch"]),
-        surfaces=tuple(surfaces),
+        tangent=tangent,
+        curvatures=curv,
+        patch=patch,
+        surfaces=tuple((name, a, b) for name, (a, b) in zip(names, plan.surfaces)),
     )
 
 
