@@ -22,6 +22,11 @@ latent trajectories, stepper, PCA and lookup baselines, evaluation on the held-o
 SP4 fields; every stage is kept, so rerunning the same command continues:
 
     python -m invdesign_surrogates.train dynamics --data data/dynamics --out runs/dynamics
+
+`--ship` (once the run has finished) copies `ae.eqx`, `stepper.eqx`, `start.eqx`, a
+`reference.nc` (the solver's and the rollout's <m>(t) of SP4 fields 1 and 2, with the
+recorded errors) and the data's `s_state.nc` into `dynamics/shipped/` and prints the sha256 values to pin in
+`dynamics/_rollout.py`.
 """
 
 from __future__ import annotations
@@ -136,16 +141,72 @@ def _dynamics_parser(sub):
     p.add_argument("--pca-modes", type=int, default=d.pca_modes)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--ship", action="store_true", help="copy the weights into the package and print the pins")
     p.set_defaults(run=_run_dynamics)
 
 
 def _run_dynamics(a) -> dict:
     from invdesign_surrogates.dynamics._pipeline import DynamicsConfig, run_pipeline
+    from invdesign_surrogates.dynamics._rollout import SHIPPED
 
-    return run_pipeline(DynamicsConfig(
+    summary = run_pipeline(DynamicsConfig(
         data=a.data, out=a.out, n_fields=a.n_fields, latent=a.latent, channels=tuple(a.channels), ae_lr=a.ae_lr,
         ae_batch=a.ae_batch, ae_epochs=a.ae_epochs, stepper_lr=a.stepper_lr, stepper_batch=a.stepper_batch,
         stepper_epochs=a.stepper_epochs, pca_modes=a.pca_modes, seed=a.seed, progress=not a.no_progress))
+    if a.ship:
+        summary["shipped"] = ship_dynamics(Path(a.out), SHIPPED)
+    return summary
+
+
+def ship_dynamics(run_dir: Path, target: Path) -> dict:
+    """Copy the weights of a finished dynamics run into `target` with `reference.nc`; their sha256.
+
+    `reference.nc` holds, for SP4 fields 1 and 2, the solver's <m>(t) and the rollout's (from
+    the solver's states at 0.01-0.04 ns) as the run's evaluation computed them, and the
+    recorded max / RMS |d<m>| from 0.01 ns on (attributes `max_err_field1`, ...): the shipped
+    weights' test reruns the public `rollout` and compares."""
+    import numpy as np
+    import xarray as xr
+
+    from invdesign_surrogates._weights import file_sha256
+    from invdesign_surrogates.data._shards import atomic_write_netcdf
+    from invdesign_surrogates.dynamics._rollout import FIRST
+
+    target.mkdir(parents=True, exist_ok=True)
+    names = ("ae.eqx", "stepper.eqx", "start.eqx")
+    for name in names + ("evaluation.nc", "sp4.nc"):
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(f"{run_dir / name} does not exist: the run in {run_dir} has not finished")
+    with xr.open_dataset(run_dir / "evaluation.nc", engine="h5netcdf") as ev, \
+            xr.open_dataset(run_dir / "sp4.nc", engine="h5netcdf") as sp4:
+        cases = ["SP4 field 1", "SP4 field 2"]
+        ref = ev[["m_solver", "m_ae_rollout"]].sel(case=cases).isel(time=slice(FIRST, None)).load()
+        ref["b_ext"] = (("case", "xyz"), np.asarray(sp4["b_ext"].values, dtype=float),
+                        {"units": "T", "long_name": "applied field mu0 H"})
+    err = np.linalg.norm(ref["m_ae_rollout"].values - ref["m_solver"].values, axis=-1)
+    ref = ref.assign_coords(case=["field1", "field2"])
+    ref.attrs = {"description": "SP4 fields 1 and 2 on the trained grid: solver <m>(t) and the rollout of the shipped "
+                                "weights from the solver states at 0.01-0.04 ns, as evaluated by the training run",
+                 **{f"max_err_field{j + 1}": float(err[j].max()) for j in range(2)},
+                 **{f"rms_err_field{j + 1}": float(np.sqrt(np.mean(err[j] ** 2))) for j in range(2)}}
+    pins = {}
+    for name in names:
+        tmp = target / f".{name}.tmp"
+        shutil.copyfile(run_dir / name, tmp)
+        tmp.replace(target / name)
+        pins[name] = file_sha256(target / name)
+    atomic_write_netcdf(ref, target / "reference.nc")
+    pins["reference.nc"] = file_sha256(target / "reference.nc")
+    # the training data's s-state: rollout(m0=None) starts the solver from it
+    s_state = Path(json.loads((run_dir / "run.json").read_text())["settings"]["data"]) / "s_state.nc"
+    tmp = target / ".s_state.nc.tmp"
+    shutil.copyfile(s_state, tmp)
+    tmp.replace(target / "s_state.nc")
+    pins["s_state.nc"] = file_sha256(target / "s_state.nc")
+    print("pin these in surrogates/dynamics/_rollout.py (SHIPPED_SHA256):", file=sys.stderr)
+    for name, sha in pins.items():
+        print(f'    "{name}": "{sha}",', file=sys.stderr)
+    return pins
 
 
 def _sigterm(signum, frame):

@@ -3,13 +3,14 @@
 The surrogate is the autoencoder + stepper pair of a training run
 (`python -m invdesign_surrogates.train dynamics`): `weights` is that run's folder (with
 `ae.eqx` and `stepper.eqx`) or None for the shipped pair in `dynamics/shipped/` (sha256
-pinned in `SHIPPED_SHA256`; none is shipped yet).
+pinned in `SHIPPED_SHA256`).
 
 Starting states. As in Kovacs et al., the rollout starts from four solver states at 0.01,
 0.02, 0.03 and 0.04 ns after the field is switched on (shape `(4, nx, ny, 3)`, the trained
-grid). With `m0=None` they are computed here: the SP4 s-state on the trained grid is
-relaxed (cached per grid) and integrated for 0.04 ns in the given field, with the
-dataset's solver settings (Bogacki-Shampine, tolerance 1e-5).
+grid). With `m0=None` they are computed here: the SP4 s-state on the trained grid (the
+training data's own, shipped as `s_state.nc`; relaxed here for other grids) is integrated
+for 0.04 ns in the given field, with the dataset's solver settings (Bogacki-Shampine,
+tolerance 1e-5).
 
 Trained range. The training fields lie in an arc of 44 degrees around -x with
 22 mT <= mu0 |H| <= 41 mT (`surrogates.data.dynamics.sample_fields`). A field outside it
@@ -37,8 +38,16 @@ __all__ = ["SHIPPED", "SHIPPED_SHA256", "ExtrapolationWarning", "rollout", "in_t
 #: Folder of the shipped weights (package data).
 SHIPPED = Path(__file__).parent / "shipped"
 
-#: Pinned sha256 of the shipped files (None: not shipped yet).
-SHIPPED_SHA256: dict[str, str | None] = {"ae.eqx": None, "stepper.eqx": None}
+#: Pinned sha256 of the shipped files (`python -m invdesign_surrogates.train dynamics ... --ship`
+#: prints them); `reference.nc` holds the SP4 field 1 and 2 curves the shipped-weights test checks,
+#: `s_state.nc` the training data's relaxed s-state.
+SHIPPED_SHA256: dict[str, str | None] = {
+    "ae.eqx": "dff05cc61bd57bf0c761e38cf84f4c7b7e4ada0cd0531f07db1c9ffca6779fdb",
+    "stepper.eqx": "c93e3658891ad19fdd422306d5fcf8f593631b100499a956349d85ac2f6dbd5e",
+    "start.eqx": "bd3d31387927586d64ef38ad049ccee8bc288e167ebcd919d2190b2602a293a2",
+    "reference.nc": "6a10f4f09005ec2ae7b88046a7f8880694c59b52d3f7ab45783973a68c060c2d",
+    "s_state.nc": "0e5edc833d46ce9d41146d1af2d67d94b95ca429f8ba583f59e6c6513783cc8c",
+}
 
 DT = 1e-11
 """Time step of the stepper (one stored state every 10 ps)."""
@@ -67,8 +76,8 @@ def _load(folder: str, pinned: bool):
     for name, factory in (("ae.eqx", Autoencoder), ("stepper.eqx", Stepper)):
         path = folder / name
         if not path.exists():
-            hint = (" (no dynamics surrogate is shipped yet: pass the folder of a training run, "
-                    "python -m invdesign_surrogates.train dynamics ...)") if pinned else ""
+            hint = (" (the shipped dynamics weights are missing from the installation: reinstall, or pass "
+                    "the folder of a training run, python -m invdesign_surrogates.train dynamics ...)") if pinned else ""
             raise FileNotFoundError(f"weights: {str(path)!r} does not exist{hint}")
         sha = SHIPPED_SHA256.get(name) if pinned else None
         if pinned and sha is None:
@@ -83,9 +92,21 @@ def _load(folder: str, pinned: bool):
 
 @functools.lru_cache(maxsize=2)
 def _s_state(grid: tuple[int, int]):
+    """The SP4 system on `grid` and its relaxed s-state: for the shipped weights' grid the
+    training data's own s-state (`shipped/s_state.nc`, pinned), else relaxed here (about
+    35 s on 256 x 64 cells, 2 cores)."""
     from invdesign.micromag import sp4_initial_state, sp4_system
 
     system = sp4_system((grid[0], grid[1], 1))
+    path = SHIPPED / "s_state.nc"
+    if path.exists():
+        with xr.open_dataset(path, engine="h5netcdf") as f:
+            if f["m"].shape[:2] == tuple(grid):
+                actual, pinned = file_sha256(path), SHIPPED_SHA256.get("s_state.nc")
+                if actual != pinned:
+                    raise ValueError(f"sha256 of {str(path)!r} is {actual}, not the pinned {pinned}: "
+                                     "a different or damaged file")
+                return system, np.asarray(f["m"].values, dtype=np.float64)
     return system, np.asarray(sp4_initial_state(system).m)
 
 
