@@ -106,12 +106,55 @@ def _conv(layer: eqx.nn.Conv2d, x):
     return layer(x)
 
 
+def _subpixel(layer) -> bool:
+    """A 4 x 4 transposed kernel with stride 2 and padding 1 (the decoder's last layer)."""
+    return (
+        layer.kernel_size == (4, 4)
+        and layer.stride == (2, 2)
+        and layer.padding == ((1, 1), (1, 1))
+        and getattr(layer, "output_padding", (0, 0)) == (0, 0)
+        and layer.dilation == (1, 1)
+        and layer.groups == 1
+    )
+
+
+# Output phase a (row 2m + a) of a 4 x 4 stride-2 padding-1 transposed convolution reads
+# input rows m - 1 + d for (d, t) below, with tap t of the flipped kernel: row 2m gets
+# x[m-1] w[3] + x[m] w[1], row 2m + 1 gets x[m] w[2] + x[m+1] w[0] (d counts from m - 1).
+_PHASE_TAPS = {0: ((0, 3), (1, 1)), 1: ((1, 2), (2, 0))}
+
+
+def _subpixel_kernel(weight):
+    """The `(4 c_out, c_in, 3, 3)` kernel of the ordinary 3 x 3 convolution whose output
+    channels are the four output phases (a, b) of the transposed layer's `weight`."""
+    wf = weight[:, :, ::-1, ::-1]
+    k = jnp.zeros((2, 2, *wf.shape[:2], 3, 3), wf.dtype)
+    for a, rows in _PHASE_TAPS.items():
+        for b, cols in _PHASE_TAPS.items():
+            for dr, tr in rows:
+                for dc, tc in cols:
+                    k = k.at[a, b, :, :, dr, dc].set(wf[:, :, tr, tc])
+    return k.reshape(4 * wf.shape[0], wf.shape[1], 3, 3)
+
+
 def _conv_transpose(layer: eqx.nn.ConvTranspose2d, x):
-    """`layer(x)`; a 2 x 2 stride-2 transposed kernel (no overlap) as one einsum (equinox flips the kernel)."""
+    """`layer(x)` for `x` of shape `(c, n, m)` (equinox flips the kernel).
+
+    A 2 x 2 stride-2 kernel (no overlap) runs as one einsum; a 4 x 4 stride-2 padding-1
+    kernel as one ordinary 3 x 3 convolution with the four output phases as channels, then
+    interleaved (sub-pixel form): the same sums, 2.5x faster than XLA's transposed
+    convolution on the CPU for the decoder's last layer."""
     if _patchwise(layer):
         c_out, _, k, _ = layer.weight.shape
         w = layer.weight[:, :, ::-1, ::-1]
         y = jnp.einsum("cij,ocab->oiajb", x, w).reshape(c_out, x.shape[1] * k, x.shape[2] * k)
+        return y if layer.bias is None else y + layer.bias
+    if _subpixel(layer):
+        c_out = layer.weight.shape[0]
+        _, n, m = x.shape
+        y = jax.lax.conv_general_dilated(x[None], _subpixel_kernel(layer.weight), (1, 1), ((1, 1), (1, 1)),
+                                         dimension_numbers=("NCHW", "OIHW", "NCHW"))[0]
+        y = y.reshape(2, 2, c_out, n, m).transpose(2, 3, 0, 4, 1).reshape(c_out, 2 * n, 2 * m)
         return y if layer.bias is None else y + layer.bias
     return layer(x)
 

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._weights import load_model
-from ._rollout import DT, FIRST, N_PAST, SHIPPED, SHIPPED_SHA256, _load
+from ._rollout import DT, FIRST, N_PAST, SHIPPED, SHIPPED_SHA256, _load, cell_mean
 from ._start import StartFit
 from ._stepper import _rollout
 
@@ -104,14 +104,10 @@ class SwitchingModel:
 
     def m_avg(self, field, t_end: float):
         """<m>(t) `(len(times(t_end)), 3)` of one field; `jax.vmap` it for many."""
-        return _cell_mean(jax.vmap(self._decoder)(self.codes(field, t_end)))
+        return cell_mean(jax.vmap(self._decoder)(self.codes(field, t_end)))
 
     def m_avg_at(self, field, t: float):
         """<m> `(3,)` at one time `t` (a multiple of 10 ps): decodes that state only."""
-        return _cell_mean(self._decoder(self.codes(field, t)[-1]))
+        return cell_mean(self._decoder(self.codes(field, t)[-1]))
 
 
-def _cell_mean(m):
-    """<m> of decoded states `(..., nx, ny, 3)`: the cell mean of the unit-normalised vectors."""
-    m = m / jnp.maximum(jnp.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
-    return jnp.mean(m, axis=(-3, -2))
