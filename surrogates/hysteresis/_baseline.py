@@ -64,11 +64,11 @@ def _equal_regions(arr, tol):
     return labels.reshape(n, nx, ny)
 
 
-def _grain_sizes(labels):
-    """(count, mean area, area std / mean) per map of labels `(n, nx, ny)` unique across maps."""
+def _grain_sizes(labels, contiguous: bool = False):
+    """(count, mean area, area std / mean) per map of labels `(n, nx, ny)` unique across maps
+    (`contiguous`: they are already 0 ... K-1, as connected_components numbers them)."""
     n = labels.shape[0]
-    _, flat = np.unique(labels, return_inverse=True)
-    flat = flat.ravel()
+    flat = labels.ravel() if contiguous else np.unique(labels, return_inverse=True)[1].ravel()
     areas = np.bincount(flat).astype(float)
     owner = np.empty(areas.size, np.int64)
     owner[flat] = np.repeat(np.arange(n), labels[0].size)
@@ -160,7 +160,7 @@ def image_statistics(kx, grain_id=None, *, tol: float = 1e-6) -> tuple[np.ndarra
         g = gid.astype(np.int64)
         g = g - g.min()
         labels = g + (g.max() + 1) * np.arange(n)[:, None, None]
-    n_grains, mean_area, cv_area = _grain_sizes(labels)
+    n_grains, mean_area, cv_area = _grain_sizes(labels, contiguous=gid is None)
     # mean linear intercept along a line of L cells crossing k boundaries: L / (k + 1)
     intercept_x = nx / (bx.reshape(n, nx - 1, ny).sum(1).mean(1) + 1.0)
     intercept_y = ny / (by.reshape(n, nx, ny - 1).sum(2).mean(1) + 1.0)
