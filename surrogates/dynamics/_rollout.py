@@ -45,9 +45,9 @@ SHIPPED = Path(__file__).parent / "shipped"
 #: `s_state.nc` the training data's relaxed s-state.
 SHIPPED_SHA256: dict[str, str | None] = {
     "ae.eqx": "dff05cc61bd57bf0c761e38cf84f4c7b7e4ada0cd0531f07db1c9ffca6779fdb",
-    "stepper.eqx": "c93e3658891ad19fdd422306d5fcf8f593631b100499a956349d85ac2f6dbd5e",
+    "stepper.eqx": "652387460ffe7c93cd325d50c42c8872d4621d73f128dfaaf2ae166444437c8d",
     "start.eqx": "bd3d31387927586d64ef38ad049ccee8bc288e167ebcd919d2190b2602a293a2",
-    "reference.nc": "6a10f4f09005ec2ae7b88046a7f8880694c59b52d3f7ab45783973a68c060c2d",
+    "reference.nc": "20009182e8d6ebe254f1ae64a43f101bbecca15f93f29b7a1163a6c4deb6d719",
     "s_state.nc": "0e5edc833d46ce9d41146d1af2d67d94b95ca429f8ba583f59e6c6513783cc8c",
 }
 
