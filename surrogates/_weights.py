@@ -41,7 +41,7 @@ import numpy as np
 
 from invdesign import atomic_write
 
-__all__ = ["save_model", "load_model", "read_header", "file_sha256", "cast_float32"]
+__all__ = ["save_model", "load_model", "read_header", "file_sha256", "check_sha256", "cast_float32"]
 
 MAGIC = b"INVDESIGN-WEIGHTS 1\n"
 FORMAT = "invdesign-weights/1"
@@ -200,6 +200,16 @@ def _read_header_only(path, magic: bytes) -> dict:
 
 # ---------------------------------------------------------------------------------------
 # public API
+
+
+def check_sha256(path, sha256: str, actual: str | None = None) -> None:
+    """Refuse the file at `path` unless its sha256 (`actual`, computed when None) is the pinned `sha256`.
+
+    **Raises:** `ValueError` naming the file, the pinned and the actual hash.
+    """
+    actual = file_sha256(path) if actual is None else actual
+    if actual != str(sha256).lower():
+        raise ValueError(f"sha256 of {str(path)!r} is {actual}, not the pinned {sha256}: a different or damaged file")
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -407,8 +417,8 @@ def load_model(
     ```
     """
     header, payload, actual = _read_container(path, MAGIC)
-    if sha256 is not None and actual != str(sha256).lower():
-        raise ValueError(f"sha256 of {str(path)!r} is {actual}, not the pinned {sha256}: a different or damaged file")
+    if sha256 is not None:
+        check_sha256(path, sha256, actual)
     if header.get("format") != FORMAT or not isinstance(header.get("model_leaves"), list):
         raise ValueError(f"{str(path)!r} is corrupt or of an unknown format {header.get('format')!r}")
     if expect is not None:

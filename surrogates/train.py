@@ -100,23 +100,36 @@ def _run_hysteresis(a) -> dict:
     return summary
 
 
-def ship(run_dir: Path, target: Path) -> dict:
-    """Copy `vae.eqx`, `anchors.eqx` and `test_slice.nc` of a finished run into `target`; their sha256."""
+def _require(run_dir: Path, names) -> None:
+    """Refuse to ship from a run that lacks any of `names`."""
+    for name in names:
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(f"{run_dir / name} does not exist: the run in {run_dir} has not finished")
+
+
+def _install(src: Path, target: Path) -> str:
+    """Copy `src` into the folder `target` atomically; the sha256 of the copy."""
     from invdesign_surrogates._weights import file_sha256
 
     target.mkdir(parents=True, exist_ok=True)
-    pins = {}
-    for name in ("vae.eqx", "anchors.eqx", "test_slice.nc"):
-        src = run_dir / name
-        if not src.exists():
-            raise FileNotFoundError(f"{src} does not exist: the run in {run_dir} has not finished")
-        tmp = target / f".{name}.tmp"
-        shutil.copyfile(src, tmp)
-        tmp.replace(target / name)
-        pins[name] = file_sha256(target / name)
-    print("pin these in surrogates/hysteresis/_shipped.py (SHIPPED_SHA256):", file=sys.stderr)
+    tmp = target / f".{src.name}.tmp"
+    shutil.copyfile(src, tmp)
+    tmp.replace(target / src.name)
+    return file_sha256(target / src.name)
+
+
+def _print_pins(pins: dict, module: str) -> None:
+    print(f"pin these in {module} (SHIPPED_SHA256):", file=sys.stderr)
     for name, sha in pins.items():
         print(f'    "{name}": "{sha}",', file=sys.stderr)
+
+
+def ship(run_dir: Path, target: Path) -> dict:
+    """Copy `vae.eqx`, `anchors.eqx` and `test_slice.nc` of a finished run into `target`; their sha256."""
+    names = ("vae.eqx", "anchors.eqx", "test_slice.nc")
+    _require(run_dir, names)
+    pins = {name: _install(run_dir / name, target) for name in names}
+    _print_pins(pins, "surrogates/hysteresis/_shipped.py")
     return pins
 
 
@@ -172,11 +185,8 @@ def ship_dynamics(run_dir: Path, target: Path) -> dict:
     from invdesign_surrogates.data._shards import atomic_write_netcdf
     from invdesign_surrogates.dynamics._rollout import FIRST
 
-    target.mkdir(parents=True, exist_ok=True)
     names = ("ae.eqx", "stepper.eqx", "start.eqx")
-    for name in names + ("evaluation.nc", "sp4.nc"):
-        if not (run_dir / name).exists():
-            raise FileNotFoundError(f"{run_dir / name} does not exist: the run in {run_dir} has not finished")
+    _require(run_dir, names + ("evaluation.nc", "sp4.nc"))
     with xr.open_dataset(run_dir / "evaluation.nc", engine="h5netcdf") as ev, \
             xr.open_dataset(run_dir / "sp4.nc", engine="h5netcdf") as sp4:
         cases = ["SP4 field 1", "SP4 field 2"]
@@ -189,23 +199,13 @@ def ship_dynamics(run_dir: Path, target: Path) -> dict:
                                 "weights from the solver states at 0.01-0.04 ns, as evaluated by the training run",
                  **{f"max_err_field{j + 1}": float(err[j].max()) for j in range(2)},
                  **{f"rms_err_field{j + 1}": float(np.sqrt(np.mean(err[j] ** 2))) for j in range(2)}}
-    pins = {}
-    for name in names:
-        tmp = target / f".{name}.tmp"
-        shutil.copyfile(run_dir / name, tmp)
-        tmp.replace(target / name)
-        pins[name] = file_sha256(target / name)
+    pins = {name: _install(run_dir / name, target) for name in names}
     atomic_write_netcdf(ref, target / "reference.nc")
     pins["reference.nc"] = file_sha256(target / "reference.nc")
     # the training data's s-state: rollout(m0=None) starts the solver from it
-    s_state = Path(json.loads((run_dir / "run.json").read_text())["settings"]["data"]) / "s_state.nc"
-    tmp = target / ".s_state.nc.tmp"
-    shutil.copyfile(s_state, tmp)
-    tmp.replace(target / "s_state.nc")
-    pins["s_state.nc"] = file_sha256(target / "s_state.nc")
-    print("pin these in surrogates/dynamics/_rollout.py (SHIPPED_SHA256):", file=sys.stderr)
-    for name, sha in pins.items():
-        print(f'    "{name}": "{sha}",', file=sys.stderr)
+    data = Path(json.loads((run_dir / "run.json").read_text())["settings"]["data"])
+    pins["s_state.nc"] = _install(data / "s_state.nc", target)
+    _print_pins(pins, "surrogates/dynamics/_rollout.py")
     return pins
 
 

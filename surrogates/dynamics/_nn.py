@@ -85,15 +85,21 @@ def _build(fn, *args, key, **kwargs):
     return model
 
 
-def _patchwise(layer) -> bool:
-    """A 2 x 2 kernel with stride 2 and no padding: the windows tile the image (no overlap)."""
+def _stride2(layer, kernel: int, padding: int) -> bool:
+    """A `kernel` x `kernel` stride-2 layer padded by `padding` (no dilation, groups or output padding)."""
     return (
-        layer.kernel_size == layer.stride == (2, 2)
-        and layer.padding == ((0, 0), (0, 0))
+        layer.kernel_size == (kernel, kernel)
+        and layer.stride == (2, 2)
+        and layer.padding == ((padding, padding), (padding, padding))
         and getattr(layer, "output_padding", (0, 0)) == (0, 0)
         and layer.dilation == (1, 1)
         and layer.groups == 1
     )
+
+
+def _patchwise(layer) -> bool:
+    """A 2 x 2 kernel with stride 2 and no padding: the windows tile the image (no overlap)."""
+    return _stride2(layer, 2, 0)
 
 
 def _conv(layer: eqx.nn.Conv2d, x):
@@ -108,14 +114,7 @@ def _conv(layer: eqx.nn.Conv2d, x):
 
 def _subpixel(layer) -> bool:
     """A 4 x 4 transposed kernel with stride 2 and padding 1 (the decoder's last layer)."""
-    return (
-        layer.kernel_size == (4, 4)
-        and layer.stride == (2, 2)
-        and layer.padding == ((1, 1), (1, 1))
-        and getattr(layer, "output_padding", (0, 0)) == (0, 0)
-        and layer.dilation == (1, 1)
-        and layer.groups == 1
-    )
+    return _stride2(layer, 4, 1)
 
 
 # Output phase a (row 2m + a) of a 4 x 4 stride-2 padding-1 transposed convolution reads

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .._weights import file_sha256, load_model
+from .._weights import check_sha256, file_sha256, load_model
 from ._autoencoder import Autoencoder, decode, encode
 from ._stepper import Stepper, rollout_latent
 
@@ -104,10 +104,7 @@ def _s_state(grid: tuple[int, int]):
     if path.exists():
         with xr.open_dataset(path, engine="h5netcdf") as f:
             if f["m"].shape[:2] == tuple(grid):
-                actual, pinned = file_sha256(path), SHIPPED_SHA256.get("s_state.nc")
-                if actual != pinned:
-                    raise ValueError(f"sha256 of {str(path)!r} is {actual}, not the pinned {pinned}: "
-                                     "a different or damaged file")
+                check_sha256(path, SHIPPED_SHA256["s_state.nc"])
                 return system, np.asarray(f["m"].values, dtype=np.float64)
     return system, np.asarray(sp4_initial_state(system).m)
 

@@ -109,5 +109,3 @@ class SwitchingModel:
     def m_avg_at(self, field, t: float):
         """<m> `(3,)` at one time `t` (a multiple of 10 ps): decodes that state only."""
         return cell_mean(self._decoder(self.codes(field, t)[-1]))
-
-
