@@ -38,6 +38,35 @@ if _CACHE is not None:
 
 
 
+# pytest-xdist hands whole files to the two workers in collection order
+# (`--no-loadscope-reorder`): the longest first, so that the last file to start is a short
+# one and both workers finish together. The weights are measured seconds per file
+# (tests/file_weights.json, refreshed by `.ci/test_weights.py`); a file not listed there
+# counts as a median one. The order of tests inside a file is kept.
+_WEIGHTS = Path(__file__).with_name("file_weights.json")
+
+
+def pytest_collection_modifyitems(config, items):
+    import json
+    import statistics
+
+    try:
+        weights = json.loads(_WEIGHTS.read_text())
+    except (OSError, ValueError):
+        return
+    default = statistics.median(weights.values()) if weights else 0.0
+    root = Path(str(config.rootpath))
+
+    def weight(item):
+        try:
+            rel = Path(str(item.path)).relative_to(root).as_posix()
+        except ValueError:
+            return default
+        return weights.get(rel, default)
+
+    items.sort(key=lambda item: -weight(item))  # stable: a file's tests stay in order
+
+
 # Most tests outside the micromagnetic and surrogate folders compile far more than they run
 # (one BEM gradient compiles for 30 s and runs in milliseconds). For them XLA's cheaper
 # optimisation level saves about a third of the suite's compile time; the numerics are the
