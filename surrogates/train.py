@@ -148,6 +148,8 @@ def _dynamics_parser(sub):
     p.add_argument("--ae-lr", type=float, default=d.ae_lr)
     p.add_argument("--ae-batch", type=int, default=d.ae_batch)
     p.add_argument("--ae-epochs", type=int, default=d.ae_epochs)
+    p.add_argument("--ae-init", default=None, help="warm start from this trained ae.eqx (same architecture)")
+    p.add_argument("--ae-every", type=int, default=d.ae_every, help="train the autoencoder on every k-th state")
     p.add_argument("--stepper-lr", type=float, default=d.stepper_lr)
     p.add_argument("--stepper-batch", type=int, default=d.stepper_batch)
     p.add_argument("--stepper-epochs", type=int, default=d.stepper_epochs)
@@ -164,7 +166,7 @@ def _run_dynamics(a) -> dict:
 
     summary = run_pipeline(DynamicsConfig(
         data=a.data, out=a.out, n_fields=a.n_fields, latent=a.latent, channels=tuple(a.channels), ae_lr=a.ae_lr,
-        ae_batch=a.ae_batch, ae_epochs=a.ae_epochs, stepper_lr=a.stepper_lr, stepper_batch=a.stepper_batch,
+        ae_batch=a.ae_batch, ae_epochs=a.ae_epochs, ae_init=a.ae_init, ae_every=a.ae_every, stepper_lr=a.stepper_lr, stepper_batch=a.stepper_batch,
         stepper_epochs=a.stepper_epochs, pca_modes=a.pca_modes, seed=a.seed, progress=not a.no_progress))
     if a.ship:
         summary["shipped"] = ship_dynamics(Path(a.out), SHIPPED)

@@ -71,6 +71,12 @@ class DynamicsConfig:
     ae_lr: float = 1e-3
     ae_batch: int = 16
     ae_epochs: int = 10
+    # warm start: the trained `ae.eqx` of an earlier run (same grid, latent and channels) is
+    # the starting point instead of fresh weights, e.g. to continue on a grown dataset
+    ae_init: str | None = None
+    # the autoencoder trains on every `ae_every`-th state of each training trajectory
+    # (states 10 ps apart are close: 2 halves the cost of an epoch); validation uses all
+    ae_every: int = 1
     stepper_lr: float = 1e-3
     stepper_batch: int = 256
     stepper_epochs: int = 300
@@ -138,14 +144,32 @@ def _save(path: Path, model, header: dict) -> None:
     save_model(path, model, {"hyperparameters": model.hyperparameters, **header})
 
 
+def _warm_start(path, model: Autoencoder):
+    """The weights of the trained autoencoder at `path` (its architecture must be `model`'s) and its sha256."""
+    from .._weights import file_sha256
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ae_init: {str(path)!r} is not a file (a trained ae.eqx)")
+    init, header = load_model(path, lambda h: Autoencoder(**h["hyperparameters"], key=jax.random.key(0)))
+    if init.hyperparameters != model.hyperparameters:
+        raise ValueError(f"ae_init: {str(path)!r} has hyperparameters {header['hyperparameters']}, this run needs "
+                         f"{model.hyperparameters} (grid, latent and channels must agree)")
+    return init, file_sha256(path)
+
+
 def run_pipeline(cfg: DynamicsConfig) -> dict:
     """Run (or continue) every stage; returns the evaluation summary (also in `out/summary.json`)."""
+    if isinstance(cfg.ae_every, bool) or not isinstance(cfg.ae_every, int) or cfg.ae_every < 1:
+        raise ValueError(f"ae_every must be an integer >= 1 (every k-th state), got {cfg.ae_every!r}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     run_json = out / "run.json"
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("out", "progress")}
     settings["channels"] = list(settings["channels"])
-    if run_json.exists() and json.loads(run_json.read_text())["settings"] != settings:
+    # runs recorded before a setting existed ran with its default
+    defaults = {"ae_init": None, "ae_every": 1}
+    if run_json.exists() and {**defaults, **json.loads(run_json.read_text())["settings"]} != settings:
         raise ValueError(f"out {str(out)!r} holds a run with other settings; use a new folder")
     run_json.write_text(json.dumps({"settings": settings}, indent=1))
 
@@ -164,6 +188,12 @@ def run_pipeline(cfg: DynamicsConfig) -> dict:
             cache["m"] = _states(ds, rows["train"]).reshape(-1, *grid, 3)
         return cache["m"]
 
+    def ae_states():
+        if cfg.ae_every == 1:
+            return train_states()
+        n_t = ds.sizes["time"]
+        return train_states().reshape(-1, n_t, *grid, 3)[:, ::cfg.ae_every].reshape(-1, *grid, 3)
+
     key = jax.random.key(cfg.seed)
     k_ae, k_st, k_pst = jax.random.split(key, 3)
 
@@ -175,14 +205,18 @@ def run_pipeline(cfg: DynamicsConfig) -> dict:
         _log(f"autoencoder: {len(rows['train'])} training fields, {cfg.ae_epochs} epochs", cfg.progress)
         val_m = _states(ds, rows["val"]).reshape(-1, *grid, 3)
         model = Autoencoder(grid=grid, latent=cfg.latent, channels=cfg.channels, key=k_ae)
-        res = train(model, autoencoder_loss, optax.nadam(cfg.ae_lr), {"m": train_states()}, val_data={"m": val_m},
+        init_sha = None
+        if cfg.ae_init is not None:
+            model, init_sha = _warm_start(cfg.ae_init, model)
+        res = train(model, autoencoder_loss, optax.nadam(cfg.ae_lr), {"m": ae_states()}, val_data={"m": val_m},
                     epochs=cfg.ae_epochs, batch_size=cfg.ae_batch, seed=cfg.seed, checkpoint=out / "ae.ckpt",
                     key_needed=True, progress=cfg.progress, settings={"stage": "ae", **settings})
         ae = res.best_model
         del val_m
         _save(ae_path, ae, {"grid": list(grid), "best_epoch": res.best_epoch, "epochs": res.epochs,
                             "train_loss": res.history["train_loss"].tolist(), "val_loss": res.history["val_loss"].tolist(),
-                            "train_fields": index[rows["train"]].tolist(), "val_fields": index[rows["val"]].tolist()})
+                            "train_fields": index[rows["train"]].tolist(), "val_fields": index[rows["val"]].tolist(),
+                            "ae_every": cfg.ae_every, "train_states": len(ae_states()), "init_sha256": init_sha})
 
     # -- 3. latent trajectories (and the PCA baseline's codes) ------------------------------
     sp4 = _sp4(cfg, ds, out)

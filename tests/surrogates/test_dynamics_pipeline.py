@@ -199,3 +199,52 @@ def test_switching_problems_search_and_verify(run, tmp_path, monkeypatch, check_
     monkeypatch.setenv("INVDESIGN_DYNAMICS_WEIGHTS", str(tmp_path / "nowhere"))
     assert cli.main(["run", "switching", "--quick", "--no-progress", "--out", str(tmp_path / "cli2")]) == 2
     assert "nowhere/ae.eqx' does not exist" in capsys.readouterr().err
+
+
+def test_warm_started_autoencoder_on_every_other_state(run, tmp_path):
+    import shutil
+
+    import jax
+
+    from invdesign_surrogates._weights import file_sha256, load_model
+    from invdesign_surrogates.dynamics import Autoencoder
+
+    root, argv = run
+    src = root / "run" / "ae.eqx"
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    shutil.copy(root / "run" / "sp4.nc", warm / "sp4.nc")  # the SP4 solver runs are the same
+    args = ["--out", str(warm), "--ae-init", str(src), "--ae-every", "2", "--ae-lr", "1e-12", "--ae-epochs", "1"]
+    assert train_cli.main(argv[:3] + args + _tiny_without_ae()) == 0
+    head = read_header(warm / "ae.eqx")
+    assert head["init_sha256"] == file_sha256(src) and head["ae_every"] == 2
+    # 8 training fields of 16 states (0 ... 0.15 ns): every other one is 8 per field
+    assert head["train_states"] == 8 * 8
+    # with a vanishing learning rate the trained weights are the starting ones
+    load = lambda p: load_model(p, lambda h: Autoencoder(**h["hyperparameters"], key=jax.random.key(0)))[0]  # noqa: E731
+    a, b = (jax.tree_util.tree_leaves(load(p)) for p in (src, warm / "ae.eqx"))
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=0, atol=1e-9)
+    # another architecture, or a missing file, is refused by name
+    other = ["--out", str(tmp_path / "other"), "--ae-init", str(src), "--latent", "3"]
+    with pytest.raises(ValueError, match="ae_init"):
+        train_cli.main(argv[:3] + _tiny_without_ae(latent=False) + other)
+    with pytest.raises(FileNotFoundError, match="ae_init"):
+        train_cli.main(argv[:3] + _tiny_without_ae() + ["--out", str(tmp_path / "x"), "--ae-init", str(tmp_path / "no.eqx")])
+    with pytest.raises(ValueError, match="ae_every"):
+        train_cli.main(argv[:3] + _tiny_without_ae() + ["--out", str(tmp_path / "y"), "--ae-every", "0"])
+
+
+def _tiny_without_ae(latent=True):
+    """TINY without its autoencoder epochs (and latent size) for runs that set them."""
+    drop = {"--ae-epochs"} | (set() if latent else {"--latent"})
+    out, skip = [], False
+    for a in TINY:
+        if skip:
+            skip = False
+            continue
+        if a in drop:
+            skip = True
+            continue
+        out.append(a)
+    return out
