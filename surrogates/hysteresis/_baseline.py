@@ -24,8 +24,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
+from scipy import ndimage
 
 __all__ = ["STATISTICS", "image_statistics", "Baseline", "fit_baseline", "quadratic_features"]
 
@@ -44,29 +43,39 @@ STATISTICS = (
 
 def _switching_field(psi, cos=None, sin=None):
     """Stoner-Wohlfarth switching field `(cos^(2/3) psi + sin^(2/3) psi)^(-3/2)` (cos, sin >= 0 may be given)."""
-    c = np.cbrt(np.square(np.cos(psi) if cos is None else cos))  # x^(2/3) = cbrt(x^2): no pow
-    s = np.cbrt(np.square(np.sin(psi) if sin is None else sin))
-    t = c + s
+    cos = np.cos(psi) if cos is None else np.asarray(cos, dtype=float)
+    sin = np.sin(psi) if sin is None else np.asarray(sin, dtype=float)
+    with np.errstate(divide="ignore"):  # x^(2/3) = exp(2/3 log x): 4x faster than cbrt; log 0 -> exp(-inf) = 0
+        t = np.exp(np.log(cos) * (2.0 / 3.0)) + np.exp(np.log(sin) * (2.0 / 3.0))
     return 1.0 / (t * np.sqrt(t))
 
 
 def _equal_regions(arr, tol):
     """Labels `(n, nx, ny)` of the 4-connected regions of equal value (within `tol`) of a stack of
-    maps: one connected-components call for the whole stack; labels are unique across maps."""
+    maps, 0 ... K-1 and unique across maps.
+
+    One `scipy.ndimage.label` call on an image at twice the resolution: the cells on the
+    even pixels, the link between two neighbouring cells on the pixel between them (set
+    when their values agree), nothing on the odd-odd pixels; the stack's maps are not
+    connected to each other. The same regions as connected components of the cell graph,
+    3x faster."""
     n, nx, ny = arr.shape
-    idx = np.arange(n * nx * ny).reshape(n, nx, ny)
-    same_x = np.abs(arr[:, 1:, :] - arr[:, :-1, :]) <= tol
-    same_y = np.abs(arr[:, :, 1:] - arr[:, :, :-1]) <= tol
-    rows = np.concatenate([idx[:, 1:, :][same_x], idx[:, :, 1:][same_y]])
-    cols = np.concatenate([idx[:, :-1, :][same_x], idx[:, :, :-1][same_y]])
-    graph = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(idx.size, idx.size))
-    _, labels = connected_components(graph, directed=False)
-    return labels.reshape(n, nx, ny)
+    img = np.zeros((n, 2 * nx - 1, 2 * ny - 1), bool)
+    img[:, ::2, ::2] = True
+    img[:, 1::2, ::2] = np.abs(arr[:, 1:, :] - arr[:, :-1, :]) <= tol
+    img[:, ::2, 1::2] = np.abs(arr[:, :, 1:] - arr[:, :, :-1]) <= tol
+    labels, _ = ndimage.label(img, structure=_IN_PLANE)
+    return labels[:, ::2, ::2] - 1
+
+
+#: 4-neighbour connectivity inside each map of a stack, none between maps.
+_IN_PLANE = np.zeros((3, 3, 3), bool)
+_IN_PLANE[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
 
 
 def _grain_sizes(labels, contiguous: bool = False):
     """(count, mean area, area std / mean) per map of labels `(n, nx, ny)` unique across maps
-    (`contiguous`: they are already 0 ... K-1, as connected_components numbers them)."""
+    (`contiguous`: they are already 0 ... K-1, as `_equal_regions` numbers them)."""
     n = labels.shape[0]
     flat = labels.ravel() if contiguous else np.unique(labels, return_inverse=True)[1].ravel()
     areas = np.bincount(flat).astype(float)
@@ -127,12 +136,13 @@ def image_statistics(kx, grain_id=None, *, tol: float = 1e-6) -> tuple[np.ndarra
     a = np.abs(arr).reshape(n, -1)
     ang = np.arcsin(arr)  # signed axis angle
     psi = np.abs(ang).reshape(n, -1)
-    ky = np.sqrt(1.0 - a**2)
+    ky = np.sqrt(1.0 - a * a)
     hsw = _switching_field(psi, cos=ky, sin=a)
+    a2, psi2 = a * a, psi * psi  # integer powers as products (numpy's pow is 5x slower)
+    q50, q90 = np.quantile(psi, [0.5, 0.9], axis=1)  # one partition for the median and the 90 % point
     cols = [
-        a.mean(1), (a**2).mean(1), (a**4).mean(1), ky.mean(1), (ky**3).mean(1), ky.min(1),
-        psi.mean(1), psi.std(1), (psi**2).mean(1), (psi**3).mean(1), (psi**4).mean(1),
-        np.median(psi, 1), np.quantile(psi, 0.9, axis=1),
+        a.mean(1), a2.mean(1), (a2 * a2).mean(1), ky.mean(1), (ky * ky * ky).mean(1), ky.min(1),
+        psi.mean(1), psi.std(1), psi2.mean(1), (psi2 * psi).mean(1), (psi2 * psi2).mean(1), q50, q90,
     ]
     cols += [(psi <= np.radians(d) + 1e-12).mean(1) for d in _ALIGN_DEG]
     cols += [hsw.mean(1), hsw.min(1), np.quantile(hsw, 0.1, axis=1)]
