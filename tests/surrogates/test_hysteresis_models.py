@@ -359,6 +359,32 @@ def test_image_statistics_with_grain_ids_and_real_structures(shipped):
         hy.image_statistics(np.zeros((4, 4)), grain_id=np.zeros((4, 5), int))
 
 
+def test_equal_regions_are_the_connected_components_of_the_cell_graph():
+    """The doubled-resolution image labelling against scipy's connected components of the
+    graph of equal 4-neighbours: the same labels, numbered alike, unique across maps."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    from invdesign_surrogates.hysteresis._baseline import _equal_regions
+
+    rng = np.random.default_rng(5)
+    # few values, so that equal regions touch diagonally and wind around each other
+    maps = np.round(rng.normal(size=(6, 23, 17)).cumsum(axis=1) / 2.0)
+    maps[0] = 0.0  # one region
+    maps[1] = np.indices((23, 17)).sum(0) % 2  # checkerboard: every cell alone
+    n, nx, ny = maps.shape
+    idx = np.arange(maps.size).reshape(maps.shape)
+    same_x = maps[:, 1:, :] == maps[:, :-1, :]
+    same_y = maps[:, :, 1:] == maps[:, :, :-1]
+    rows = np.concatenate([idx[:, 1:, :][same_x], idx[:, :, 1:][same_y]])
+    cols = np.concatenate([idx[:, :-1, :][same_x], idx[:, :, :-1][same_y]])
+    graph = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(maps.size, maps.size))
+    k, ref = connected_components(graph, directed=False)
+    got = _equal_regions(maps, 0.5)
+    np.testing.assert_array_equal(got, ref.reshape(maps.shape))
+    assert got.max() + 1 == k and len(np.unique(got[0])) == 1 and len(np.unique(got[1])) == nx * ny
+
+
 def _design(x, quadratic):
     mu, sd = x.mean(0), x.std(0)
     z = (x - mu) / sd
