@@ -137,14 +137,23 @@ def _folder_kw(fn: Callable, path) -> dict:
 
 
 def _run_one(fn: Callable, generator: str, settings: dict, shard: dict, path: str) -> str:
-    """Worker task: compute one shard and write it atomically."""
+    """Worker task: compute one shard and write it atomically.
+
+    A shard file already there was written by this task: Dask reruns finished tasks whose
+    results lived on a worker that was lost (killed, or dropped after missing heartbeats),
+    and such a rerun returns at once instead of computing the shard again."""
+    if Path(path).exists():
+        return path
     _write_shard(fn(settings, shard["params"], **_folder_kw(fn, path)), generator, settings, shard, path)
     return path
 
 
 def _run_group(fn: Callable, generator: str, settings: dict, shards: list[dict], paths: list[str]) -> list[str]:
     """Worker task: compute several shards in one call of `fn(settings, [params, ...])`
-    (e.g. one batched solve) and write each shard atomically."""
+    (e.g. one batched solve) and write each shard atomically (a rerun after a lost worker
+    returns at once when every file is there, see `_run_one`)."""
+    if all(Path(p).exists() for p in paths):
+        return paths
     results = fn(settings, [s["params"] for s in shards], **_folder_kw(fn, paths[0]))
     if len(results) != len(shards):  # pragma: no cover - generator bug
         raise RuntimeError(f"{generator}: expected {len(shards)} shard datasets, got {len(results)}")
@@ -276,7 +285,8 @@ def run_jobs(
                 futures[fut] = (j, len(chunk))
         for fut in as_completed(list(futures)):
             fut.result()  # re-raise worker errors
-            j, n = futures[fut]
+            j, n = futures.pop(fut)
+            fut.release()  # a finished shard is on disk: nothing for Dask to keep (or recompute)
             bars[j].update(n)
         for bar in bars:
             bar.close()

@@ -215,3 +215,17 @@ def test_a_combined_dataset_restores_its_shards(tmp_path, client):
         bare = tmp_path / "bare.nc"
         first[["kx"]].drop_attrs().to_netcdf(bare, engine="h5netcdf")
         _shards.restore_shards(bare, tmp_path / "c")
+
+
+def test_a_rerun_task_after_a_lost_worker_does_not_recompute(tmp_path):
+    """Dask reruns finished tasks whose results were on a lost worker; the shard is on disk."""
+    def explode(*args, **kwargs):
+        raise AssertionError("the shard was computed again")
+
+    done = tmp_path / "shard-0000.nc"
+    _shards.atomic_write_netcdf(xr.Dataset({"a": ("x", np.arange(3.0))}), done)
+    assert _shards._run_one(explode, "g", {}, {"name": "shard-0000", "params": {}}, str(done)) == str(done)
+    other = tmp_path / "shard-0001.nc"
+    assert _shards._run_group(explode, "g", {}, [{"params": {}}] * 2, [str(done), str(done)]) == [str(done)] * 2
+    with pytest.raises(AssertionError, match="computed again"):  # a missing file is computed
+        _shards._run_group(explode, "g", {}, [{"params": {}}] * 2, [str(done), str(other)])
