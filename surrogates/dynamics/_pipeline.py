@@ -41,8 +41,10 @@ import numpy as np
 import optax
 import xarray as xr
 
+from invdesign._validate import check_int
+
 from .._training import train
-from .._weights import load_model, save_model
+from .._weights import file_sha256, load_model, save_model
 from ..data._shards import atomic_write_netcdf, open_shards
 from ._autoencoder import TABLE1_CHANNELS, Autoencoder, autoencoder_loss, decode, encode
 from ._baselines import PCA, fit_lookup, fit_pca, lookup_predict, pca_decode, pca_encode
@@ -146,8 +148,6 @@ def _save(path: Path, model, header: dict) -> None:
 
 def _warm_start(path, model: Autoencoder):
     """The weights of the trained autoencoder at `path` (its architecture must be `model`'s) and its sha256."""
-    from .._weights import file_sha256
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ae_init: {str(path)!r} is not a file (a trained ae.eqx)")
@@ -160,8 +160,7 @@ def _warm_start(path, model: Autoencoder):
 
 def run_pipeline(cfg: DynamicsConfig) -> dict:
     """Run (or continue) every stage; returns the evaluation summary (also in `out/summary.json`)."""
-    if isinstance(cfg.ae_every, bool) or not isinstance(cfg.ae_every, int) or cfg.ae_every < 1:
-        raise ValueError(f"ae_every must be an integer >= 1 (every k-th state), got {cfg.ae_every!r}")
+    check_int("ae_every", cfg.ae_every, 1)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     run_json = out / "run.json"
@@ -208,15 +207,17 @@ def run_pipeline(cfg: DynamicsConfig) -> dict:
         init_sha = None
         if cfg.ae_init is not None:
             model, init_sha = _warm_start(cfg.ae_init, model)
-        res = train(model, autoencoder_loss, optax.nadam(cfg.ae_lr), {"m": ae_states()}, val_data={"m": val_m},
+        train_m = ae_states()
+        n_train = len(train_m)
+        res = train(model, autoencoder_loss, optax.nadam(cfg.ae_lr), {"m": train_m}, val_data={"m": val_m},
                     epochs=cfg.ae_epochs, batch_size=cfg.ae_batch, seed=cfg.seed, checkpoint=out / "ae.ckpt",
                     key_needed=True, progress=cfg.progress, settings={"stage": "ae", **settings})
         ae = res.best_model
-        del val_m
+        del val_m, train_m
         _save(ae_path, ae, {"grid": list(grid), "best_epoch": res.best_epoch, "epochs": res.epochs,
                             "train_loss": res.history["train_loss"].tolist(), "val_loss": res.history["val_loss"].tolist(),
                             "train_fields": index[rows["train"]].tolist(), "val_fields": index[rows["val"]].tolist(),
-                            "ae_every": cfg.ae_every, "train_states": len(ae_states()), "init_sha256": init_sha})
+                            "ae_every": cfg.ae_every, "train_states": n_train, "init_sha256": init_sha})
 
     # -- 3. latent trajectories (and the PCA baseline's codes) ------------------------------
     sp4 = _sp4(cfg, ds, out)
