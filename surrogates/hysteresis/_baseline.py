@@ -136,9 +136,10 @@ def image_statistics(kx, grain_id=None, *, tol: float = 1e-6) -> tuple[np.ndarra
     a = np.abs(arr).reshape(n, -1)
     ang = np.arcsin(arr)  # signed axis angle
     psi = np.abs(ang).reshape(n, -1)
-    ky = np.sqrt(1.0 - a * a)
+    a2 = a * a
+    ky = np.sqrt(1.0 - a2)
     hsw = _switching_field(psi, cos=ky, sin=a)
-    a2, psi2 = a * a, psi * psi  # integer powers as products (numpy's pow is 5x slower)
+    psi2 = psi * psi  # integer powers as products (numpy's pow is 5x slower)
     q50, q90 = np.quantile(psi, [0.5, 0.9], axis=1)  # one partition for the median and the 90 % point
     cols = [
         a.mean(1), a2.mean(1), (a2 * a2).mean(1), ky.mean(1), (ky * ky * ky).mean(1), ky.min(1),
