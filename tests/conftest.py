@@ -11,6 +11,7 @@ suite reuses the first run's work. The suite passes with an empty cache; set
 import os
 from pathlib import Path
 
+import invdesign  # noqa: F401  (first: it sets XLA_FLAGS before JAX starts its CPU client)
 import jax
 import pytest
 
