@@ -1,20 +1,15 @@
 """invdesign: inverse design of magnetic levitation experiments and magnetic materials.
 
 Importing the package enables float64 in JAX: every physics computation runs in double
-precision (neural surrogates cast to float32 at their own boundary).
+precision (neural surrogates cast to float32 at their own boundary). It also asks XLA's CPU
+compiler for its classic kernel emitters, which compile about twice as fast, unless
+`XLA_FLAGS` already chooses (`invdesign._xla`; import invdesign before running anything in
+JAX for it to apply).
 """
 
-import os as _os
+from ._xla import set_compile_flags as _set_compile_flags
 
-# XLA's CPU compiler builds every fused kernel through its MLIR fusion emitters by default;
-# the classic elemental emitters compile the same programs about twice as fast (the cavity
-# design evaluation: 3.2 s instead of 7.3 s; its gradient 8.8 s instead of 16.6 s) and ran
-# the micromagnetic solver no slower when measured (standard problem 4: 4.2 s vs 6.0 s).
-# Set here, before JAX starts its CPU client, unless the user's XLA_FLAGS choose otherwise;
-# child processes (Dask workers, the CLI under tests) inherit it. No effect on GPUs.
-_flags = _os.environ.get("XLA_FLAGS", "")
-if "xla_cpu_use_fusion_emitters" not in _flags:
-    _os.environ["XLA_FLAGS"] = (_flags + " --xla_cpu_use_fusion_emitters=false").strip()
+_set_compile_flags()  # before JAX starts its CPU client (see invdesign._xla)
 
 import jax as _jax  # noqa: E402
 
