@@ -92,9 +92,11 @@ def newton_minimize(
     - `eig_floor`, `eig_floor_abs`: eigenvalues are floored at ``eig_floor * max |lambda|
       + eig_floor_abs`` (default the smallest normal float).
     - `line_search`: halve the step (at most `max_halvings` trials: 1, 1/2, 1/4, ...) until
-      the point is `feasible` and ``U <= U0 + armijo t grad . step``; a (capped) step
-      shorter than `accept_below` is accepted without the decrease test (below the energy's
-      rounding). No acceptable trial: the iterate stays and the solve stops (`stalled`).
+      the point is `feasible` and ``U <= U0 + armijo t grad . step + 8 eps |U0|`` (the last
+      term: a rise within the energy's rounding passes, so that steps near the minimum,
+      whose decrease drowns in rounding, are not refused); a (capped) step shorter than
+      `accept_below` is accepted without the decrease test. No acceptable trial: the iterate
+      stays and the solve stops (`stalled`).
     - `feasible`: ``x -> bool``, points the line search may take (default all).
 
     **Returns:** ``(x, info)`` with `NewtonInfo`.
@@ -115,13 +117,14 @@ def newton_minimize(
     def search(x, step, g):
         f0 = value_fn(x)
         slope = jnp.dot(g, step)
+        rounding = 8.0 * jnp.finfo(x.dtype).eps * jnp.abs(f0)
         short = jnp.linalg.norm(step) < accept_below
 
         def trial(k):
             t = 0.5 ** k.astype(x.dtype)
             cand = x + t * step
             f = value_fn(cand)
-            ok = jnp.isfinite(f) & ((f <= f0 + armijo * t * slope) | short)
+            ok = jnp.isfinite(f) & ((f <= f0 + armijo * t * slope + rounding) | short)
             if feasible is not None:
                 ok = ok & feasible(cand)
             return cand, ok
