@@ -44,10 +44,10 @@ SHIPPED = Path(__file__).parent / "shipped"
 #: prints them); `reference.nc` holds the SP4 field 1 and 2 curves the shipped-weights test checks,
 #: `s_state.nc` the training data's relaxed s-state.
 SHIPPED_SHA256: dict[str, str | None] = {
-    "ae.eqx": "dff05cc61bd57bf0c761e38cf84f4c7b7e4ada0cd0531f07db1c9ffca6779fdb",
-    "stepper.eqx": "652387460ffe7c93cd325d50c42c8872d4621d73f128dfaaf2ae166444437c8d",
-    "start.eqx": "bd3d31387927586d64ef38ad049ccee8bc288e167ebcd919d2190b2602a293a2",
-    "reference.nc": "20009182e8d6ebe254f1ae64a43f101bbecca15f93f29b7a1163a6c4deb6d719",
+    "ae.eqx": "10fedbc3f1ba793b055472119b6c00b61e45d29c23c1f8fa1b89f36d41c5409f",
+    "stepper.eqx": "b2a9d0867a156e956ee48d64e97aaa3dd05166f93cd003e92c50fe8321209bec",
+    "start.eqx": "e23ae91105aad61add5e291833af7e616bb2617337a5a382e75156e8f01fb08a",
+    "reference.nc": "4651ceca49d0cd092e23c91029f40038d590f257726ea491163061e3b2853de1",
     "s_state.nc": "0e5edc833d46ce9d41146d1af2d67d94b95ca429f8ba583f59e6c6513783cc8c",
 }
 
