@@ -68,19 +68,21 @@ def test_line_search_keeps_iterates_feasible():
 
 
 def test_implicit_derivative_matches_central_differences():
-    def xstar(p):
+    def energy(p):
         a, b = p[0], p[1]
-        f = lambda x: rosen(x, a, b) + 0.1 * x[0] ** 4 + 0.05 * x[1] ** 4  # noqa: E731
-        x, _ = implicit_stationary_point(jax.grad(f), jnp.array([0.5, 0.5]), value_fn=f, line_search=True,
-                                         gtol=1e-13, max_iter=100)
+        return lambda x: rosen(x, a, b) + 0.1 * x[0] ** 4 + 0.05 * x[1] ** 4
+
+    options = dict(line_search=True, gtol=1e-13, max_iter=100)
+
+    def xstar(p):
+        f = energy(p)
+        x, _ = implicit_stationary_point(jax.grad(f), jnp.array([0.5, 0.5]), value_fn=f, **options)
         return x
 
     p = jnp.array([1.3, 2.0])
     for q in (p, p.at[0].add(1e-5), p.at[0].add(-1e-5)):  # the difference quotient's solves end converged
-        a, b = q[0], q[1]
-        f = lambda x: rosen(x, a, b) + 0.1 * x[0] ** 4 + 0.05 * x[1] ** 4  # noqa: E731
-        _, info = newton_minimize(jax.grad(f), jnp.array([0.5, 0.5]), value_fn=f, line_search=True, gtol=1e-13,
-                                  max_iter=100)
+        f = energy(q)
+        _, info = newton_minimize(jax.grad(f), jnp.array([0.5, 0.5]), value_fn=f, **options)
         assert bool(info.converged) and not bool(info.stalled), q
     jac = np.asarray(jax.jacrev(xstar)(p))
     jac_fwd = np.asarray(jax.jacfwd(xstar)(p))

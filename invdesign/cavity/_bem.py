@@ -56,27 +56,32 @@ def _kernel_rows(x, pts, wts):
     return jnp.sum(e * inv3[..., None], axis=-2)
 
 
-def _pairs_within(c, rho, factor):
-    """Pairs ``(i, j)``, both orders, with ``|c_i - c_j| < factor (rho_i + rho_j)``.
+def _pairs_within(c, rho, factors):
+    """For each factor, the pairs ``(i, j)``, both orders, with ``|c_i - c_j| < factor (rho_i + rho_j)``.
 
-    Each pair is found from its larger element: ``j`` within ``2 factor rho_i`` of ``i`` and
-    no larger than ``i`` (ties broken by index). A mesh with a few large elements (a coarse
-    top cap beside 0.3 mm elements) then does not make every pair a candidate.
+    Each pair is found once, from its larger element: ``j`` within ``2 factor rho_i`` of
+    ``i`` (the largest factor) and no larger than ``i`` (ties broken by index). A mesh with a
+    few large elements (a coarse top cap beside 0.3 mm elements) then does not make every
+    pair a candidate. Returns ``(i_1, j_1, i_2, j_2, ...)``.
     """
     from scipy.spatial import cKDTree
 
     n = len(rho)
     if n < 2:
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
-    near = cKDTree(c).query_ball_point(c, r=2.0 * factor * rho, return_sorted=False)
+        return tuple(np.zeros(0, dtype=np.int32) for _ in range(2 * len(factors)))
+    near = cKDTree(c).query_ball_point(c, r=2.0 * max(factors) * rho, return_sorted=False)
     counts = np.fromiter((len(js) for js in near), dtype=np.int64, count=n)
     i = np.repeat(np.arange(n), counts)
     j = np.fromiter((j for js in near for j in js), dtype=np.int64, count=int(counts.sum()))
     larger = (rho[j] < rho[i]) | ((rho[j] == rho[i]) & (j > i))
     i, j = i[larger], j[larger]
-    close = np.linalg.norm(c[i] - c[j], axis=1) < factor * (rho[i] + rho[j])
-    i, j = i[close], j[close]
-    return np.concatenate([i, j]).astype(np.int32), np.concatenate([j, i]).astype(np.int32)
+    dist, size = np.linalg.norm(c[i] - c[j], axis=1), rho[i] + rho[j]
+    out = []
+    for factor in factors:
+        close = dist < factor * size
+        out += [np.concatenate([i[close], j[close]]).astype(np.int32),
+                np.concatenate([j[close], i[close]]).astype(np.int32)]
+    return tuple(out)
 
 
 def near_pairs(mesh: Mesh) -> PairLists:
@@ -87,7 +92,7 @@ def near_pairs(mesh: Mesh) -> PairLists:
     """
     c = np.asarray(mesh.centre)
     rho = np.asarray(mesh.radius)
-    return _pairs_within(c, rho, NEAR_FACTOR) + _pairs_within(c, rho, MID_FACTOR)
+    return _pairs_within(c, rho, (NEAR_FACTOR, MID_FACTOR))
 
 
 def _pair_values(i, j, tp, tw, tn, sp, sw):
