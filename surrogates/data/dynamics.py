@@ -208,7 +208,7 @@ def main(argv=None):
     p.add_argument("--per-shard", type=int, default=DEFAULTS["per_shard"])
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
-    p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
+    p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (0: compute in this process without Dask, e.g. on a GPU)")
     a = p.parse_args(argv)
     ds = generate(a.out, scheduler=a.scheduler, n_workers=a.workers, grid=a.grid, n_fields=a.n_fields, per_shard=a.per_shard, seed=a.seed)
     print(json.dumps({"samples": int(ds.sizes["sample"]), "file": str(Path(a.out) / "dynamics.nc")}))

@@ -295,7 +295,7 @@ def main(argv=None):
     p.add_argument("--full-branch", action="store_true", help="run every curve to -H_A")
     p.add_argument("--parts", nargs="+", default=["unlabeled", "labeled"])
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
-    p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
+    p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (0: compute in this process without Dask, e.g. on a GPU)")
     p.add_argument("--dtype", choices=["float64", "float32"], default=DEFAULTS["dtype"], help="precision of the batched descent")
     p.add_argument("--shards-per-task", type=int, default=1, help="labeled shards solved in one batch per task (a GPU takes many)")
     p.add_argument("--lanes", type=int, default=1, help="structures advancing together in a batch (1 on a CPU; many on a GPU)")

@@ -102,7 +102,7 @@ def test_bad_settings_are_rejected(tmp_path):
         dynamics.generate(tmp_path, grid=[16, 4])
 
 
-def test_hysteresis_dataset_grows_by_shards_only(tmp_path, client):
+def test_hysteresis_dataset_grows_by_shards_only(tmp_path, client, monkeypatch):
     kw = dict(grid=[12, 12], n_grains_range=[2, 5], labeled_per_shard=2, step=0.1, tol=1e-5,
               parts=("labeled",), progress=False, client=client)
     small = hysteresis.generate(tmp_path, n_labeled=2, **kw)["labeled"]
@@ -115,6 +115,14 @@ def test_hysteresis_dataset_grows_by_shards_only(tmp_path, client):
     assert after["labeled-0000.nc"] == before["labeled-0000.nc"]
     assert set(after) == {"labeled-0000.nc", "labeled-0001.nc", "labeled-0002.nc"}
     xr.testing.assert_equal(big.isel(sample=slice(0, 2))[["kx", "M", "anchors"]], small[["kx", "M", "anchors"]])
+    # the same shards computed in this process without Dask (`n_workers=0`, a GPU machine's
+    # path), group by group, are the same data
+    solo_kw = {k: v for k, v in kw.items() if k != "client"}
+    with monkeypatch.context() as mp:
+        mp.setattr(_shards, "_client", lambda *a: pytest.fail("n_workers=0 started a Dask client"))
+        solo = hysteresis.generate(tmp_path / "solo", n_labeled=5, n_workers=0, **solo_kw)["labeled"]
+    xr.testing.assert_equal(solo[["kx", "M", "anchors"]], big[["kx", "M", "anchors"]])
+    assert set(_mtimes(tmp_path / "solo" / "labeled")) == set(after)
     # the structures of the first shard do not depend on how many were asked for
     ng, th = hysteresis.structure_parameters(hysteresis._settings({"n_grains_range": [2, 5]}), 1, [0, 1, 130])
     assert np.array_equal(big.n_grains.values[:2], ng[:2]) and np.allclose(big.theta.values[:2], th[:2])
