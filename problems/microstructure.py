@@ -5,7 +5,7 @@ surrogate (`invdesign_surrogates.hysteresis`, the paper's section 4.2 idea of la
 arithmetic, turned into a search). For a code z the surrogate gives:
 
 - the structure it stands for, the grain structure of the decoded easy-axis map
-  (`surrogate.structure(z)`: `grains_from_map(decode(z))`, see
+  (`surrogate.structure(z)`: `grains_from_map(calibration(decode(z)))`, see
   `invdesign_surrogates.hysteresis._design`);
 - the six anchor points of that structure's demagnetization curve, predicted by the
   surrogate exactly as `predict(kx)` predicts them, with their spread across the ensemble

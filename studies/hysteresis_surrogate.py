@@ -12,9 +12,10 @@ With the shipped weights (or a training run's folder, `--weights`) and the label
    curve; three of them (a = 0.2, 0.5, 0.8) are re-simulated with the solver.
 4. Round trip: for test structures, the stored anchors (solver, real structure) against the
    solver on the same kx read with the ky >= 0 rule (what the kx input loses), the solver on
-   grains_from_map(decode(encode(kx))) (what the autoencoder and the grain projection
-   lose), and the prediction. Decoded maps are always projected onto grains before they
-   are predicted or simulated, as a design is (`grains_from_map`).
+   grains_from_map(calibration(decode(encode(kx)))) (what the autoencoder, its angle
+   calibration and the grain projection lose; also without the calibration), and the
+   prediction. Decoded maps are always calibrated and projected onto grains before they
+   are predicted or simulated, as a design is (`LatentSurrogate.structure`).
 
 Writes studies/figures/hysteresis_surrogate_*.png and hysteresis_surrogate.nc, and prints
 the numbers.
@@ -45,6 +46,7 @@ from invdesign_surrogates.hysteresis import (  # noqa: E402
     fit_baseline,
     grains_from_map,
     image_statistics,
+    load_surrogate,
     predict,
     simulate_anchors,
 )
@@ -89,9 +91,14 @@ def fig5(y, pred, base, out):
     savefig(fig, out)
 
 
-def grains(maps):
-    """The grain structure of decoded maps (what a design stands for; see grains_from_map)."""
-    return grains_from_map(np.clip(maps, -1.0, 1.0))[0]
+CALIBRATION = None  # the surrogate's AngleCalibration, set in main()
+
+
+def grains(maps, calibrate=True):
+    """The grain structure of decoded maps (what a design stands for: the calibrated map's
+    grains, `LatentSurrogate.structure`; `calibrate=False`: the raw decoded map's)."""
+    maps = np.clip(maps, -1.0, 1.0)
+    return grains_from_map(CALIBRATION(maps) if calibrate else maps)[0]
 
 
 def fig6(kx, y, pred, out, n=4):
@@ -135,7 +142,7 @@ def morph(kx_a, kx_b, title, out, alphas=(0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0), ve
 
 
 def main(argv=None):
-    global predict, encode, decode
+    global predict, encode, decode, CALIBRATION
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--labeled", default=str(LABELED))
     p.add_argument("--weights", default=None, help="a training run's folder (default: shipped weights)")
@@ -144,6 +151,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.weights is not None:  # a training run's folder instead of the shipped weights
         predict, encode, decode = (functools.partial(f, weights=a.weights) for f in (predict, encode, decode))
+    CALIBRATION = load_surrogate(a.weights).calibration
     out = Path(a.out)
     ds = xr.open_dataset(a.labeled, engine="h5netcdf").load()
     ok = ds["complete"].values == 1
@@ -181,9 +189,12 @@ def main(argv=None):
     # round trip on the first test structures
     idx = np.flatnonzero(test)[: a.roundtrip]
     rule = simulate_anchors(kx[idx])
-    rec = simulate_anchors(grains(decode(encode(kx[idx]))))
+    dec = decode(encode(kx[idx]))
+    rec = simulate_anchors(grains(dec))
+    rec_raw = simulate_anchors(grains(dec, calibrate=False))
     pr = predict(kx[idx])
-    rows = {"ky>=0 rule": rule, "grains(decode(encode))": rec, "prediction": pr}
+    rows = {"ky>=0 rule": rule, "grains(calibrated decode(encode))": rec, "grains(decode(encode)), no calibration": rec_raw,
+            "prediction": pr}
     print(f"\nround trip on {len(idx)} test structures: MAE against the stored anchors (Ms, H_A)")
     for name, v in rows.items():
         print(f"  {name:16s} " + " ".join(f"{n} {m:.4f}" for n, m in zip(ANCHORS, np.mean(np.abs(v - y[idx]), axis=0))))
@@ -194,6 +205,7 @@ def main(argv=None):
             "roundtrip_stored": (("roundtrip", "anchor"), y[idx]),
             "roundtrip_rule": (("roundtrip", "anchor"), rule),
             "roundtrip_decoded": (("roundtrip", "anchor"), rec),
+            "roundtrip_decoded_uncalibrated": (("roundtrip", "anchor"), rec_raw),
             "roundtrip_predicted": (("roundtrip", "anchor"), pr),
             "morph7_alpha": ("morph", m7[0]), "morph7_predicted": (("morph", "anchor"), m7[1]), "morph7_computed": (("morph", "anchor"), m7[2]),
             "morph8_alpha": ("morph", m8[0]), "morph8_predicted": (("morph", "anchor"), m8[1]), "morph8_computed": (("morph", "anchor"), m8[2]),

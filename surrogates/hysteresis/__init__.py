@@ -64,6 +64,7 @@ from ._shipped import predict as predict
 from ._vae import VAE as VAE
 from ._vae import Decoder as Decoder
 from ._vae import Encoder as Encoder
+from ._simulate import AngleCalibration as AngleCalibration
 from ._simulate import easy_axes_from_kx as easy_axes_from_kx
 from ._simulate import grains_from_map as grains_from_map
 from ._simulate import kx_systems as kx_systems
@@ -94,6 +95,7 @@ __all__ = [
     "decode",
     "easy_axes_from_kx",
     "grains_from_map",
+    "AngleCalibration",
     "kx_systems",
     "load_surrogate",
     "simulate_anchors",

@@ -31,7 +31,7 @@ def test_a_design_is_predicted_as_its_grain_structure(surrogate):
     smooth = np.asarray(_decode(surrogate.vae, jnp.asarray(z)))
     np.testing.assert_allclose(surrogate.decode(z), smooth, atol=1e-6)
     kx = surrogate.structure(z)
-    np.testing.assert_allclose(kx, grains_from_map(smooth)[0], atol=1e-6)
+    np.testing.assert_allclose(kx, grains_from_map(surrogate.calibration(smooth))[0], atol=1e-6)
     want_mean, want_spread = predict_anchors(surrogate.vae, surrogate.model, kx)
     np.testing.assert_allclose(mean, want_mean, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(spread, want_spread, rtol=1e-4, atol=1e-6)
@@ -54,7 +54,7 @@ def test_gradients_pass_the_grain_projection_straight_through(surrogate):
     assert np.all(np.isfinite(g))
     # the same as differentiating with the projection's offset (at z) held fixed
     smooth = surrogate.vae.decoder(z)
-    offset = jnp.asarray(grains_from_map(np.asarray(smooth))[0][0], jnp.float32) - smooth
+    offset = jnp.asarray(grains_from_map(surrogate.calibration(np.asarray(smooth)))[0][0], jnp.float32) - smooth
     stats = jnp.asarray(image_statistics(np.asarray(smooth + offset, np.float64))[0][0], jnp.float32)
 
     def fixed(z):
@@ -95,3 +95,41 @@ def test_grain_projection():
             grains_from_map(k, **kw)
     with pytest.raises(ValueError, match="kx"):
         grains_from_map(np.full((4, 4), 1.5))
+
+
+def test_angle_calibration_maps_decoded_angles_onto_the_data():
+    from invdesign_surrogates.hysteresis import AngleCalibration
+
+    rng = np.random.default_rng(3)
+    psi = rng.uniform(-np.pi / 2, np.pi / 2, (20, 16, 16))
+    real = np.sin(psi)
+    # the same distribution: the identity (to the quantile grid's interpolation)
+    same = AngleCalibration(real, real)
+    np.testing.assert_allclose(same(real), real, atol=2e-3)
+    # a decoder that halves every axis angle: the calibration undoes it, sign kept
+    shrunk = np.sin(0.5 * psi)
+    cal = AngleCalibration(real, shrunk)
+    np.testing.assert_allclose(np.arcsin(cal(shrunk)), psi, atol=2e-2)
+    assert np.all(np.sign(cal(shrunk)) == np.sign(shrunk))
+    # monotone in |psi| and odd
+    grid = np.sin(np.linspace(-1.5, 1.5, 301))
+    out = cal(grid)
+    assert np.all(np.diff(out) >= 0) and np.allclose(out, -cal(-grid), atol=1e-12)
+    for args, name in (((np.full((2, 4, 4), 2.0), real), "real_kx"), ((real, np.full((2, 4, 4), np.nan)), "decoded_kx")):
+        with pytest.raises(ValueError, match=name):
+            AngleCalibration(*args)
+    with pytest.raises(ValueError, match="n_quantiles"):
+        AngleCalibration(real, real, n_quantiles=1)
+
+
+def test_design_structures_are_calibrated_before_the_projection(surrogate):
+    z = surrogate.train_codes[:4].astype(np.float32)
+    decoded = np.clip(surrogate.decode(z).astype(np.float64), -1, 1)
+    np.testing.assert_array_equal(surrogate.structure(z), grains_from_map(surrogate.calibration(decoded))[0].astype(np.float32))
+    plain = LatentSurrogate(surrogate.vae, surrogate.model, TRAIN, calibrate=False)
+    assert plain.calibration is None
+    np.testing.assert_array_equal(plain.structure(z), grains_from_map(decoded)[0].astype(np.float32))
+    # the calibrated reconstructions' axis angles are distributed like the training data's
+    mean_abs = lambda k: float(np.mean(np.abs(np.arcsin(np.clip(k, -1, 1)))))  # noqa: E731
+    real = mean_abs(TRAIN[:4])
+    assert abs(mean_abs(surrogate.calibration(decoded)) - real) < abs(mean_abs(decoded) - real)
