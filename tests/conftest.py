@@ -68,10 +68,12 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: -weight(item))  # stable: a file's tests stay in order
 
 
-# Most tests outside the micromagnetic and surrogate folders compile far more than they run
-# (one BEM gradient compiles for 30 s and runs in milliseconds). For them XLA's cheaper
-# optimisation level saves about a third of the suite's compile time; the numerics are the
-# same operations (the references' tolerances do not depend on it). The flag is read at
+# Most tests compile far more than they run (one BEM gradient compiles for 30 s and runs in
+# milliseconds). For them XLA's cheaper optimisation level saves about a third of the
+# compile time; the numerics are the same operations (the references' tolerances do not
+# depend on it). The tests of the micromagnetic and surrogate folders mostly run long loops
+# (solvers, training) and keep XLA's full optimisation, unless their module sets
+# `FULL_XLA_OPTIMIZATION = False` (tiny pipelines that only compile). The flag is read at
 # compile time, so it is switched per test module.
 _RUNTIME_HEAVY = ("micromag", "surrogates")
 
@@ -79,7 +81,9 @@ _RUNTIME_HEAVY = ("micromag", "surrogates")
 @pytest.fixture(autouse=True, scope="module")
 def _compile_effort(request):
     path = Path(str(request.node.path))
-    heavy = any(part in _RUNTIME_HEAVY for part in path.parts)
+    heavy = getattr(request.module, "FULL_XLA_OPTIMIZATION", any(part in _RUNTIME_HEAVY for part in path.parts))
+    if os.environ.get("INVDESIGN_TEST_XLA_OPT") in ("full", "reduced"):  # for measuring the choice
+        heavy = os.environ["INVDESIGN_TEST_XLA_OPT"] == "full"
     old = jax.config.values.get("jax_disable_most_optimizations", False)
     jax.config.update("jax_disable_most_optimizations", not heavy)
     yield

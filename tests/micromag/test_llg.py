@@ -10,6 +10,9 @@ from invdesign.constants import MU0
 from invdesign.micromag import Grid, Material, System, integrate_llg, llg_rhs
 from invdesign.micromag import _llg
 
+# small grids and short runs: compile-bound, so XLA's cheaper optimisation level (tests/conftest.py)
+FULL_XLA_OPTIMIZATION = False
+
 
 def _macrospin(alpha=0.1, K1=0.0, axis=(0, 0, 1)):
     g = Grid((1, 1, 1), (2e-9, 2e-9, 2e-9))

@@ -24,6 +24,9 @@ from invdesign.micromag import (
     zeeman_field,
 )
 
+# small grids: compile-bound, so XLA's cheaper optimisation level (tests/conftest.py)
+FULL_XLA_OPTIMIZATION = False
+
 
 def _random_system(shape=(6, 5, 3), cell=(2e-9, 3e-9, 4e-9), demag=True, holes=True):
     grid = Grid(shape, cell)

@@ -9,6 +9,9 @@ import xarray as xr
 from invdesign.micromag import sp4_initial_state, sp4_system
 from invdesign_surrogates.data import _shards, dynamics, hysteresis
 
+# small grids and few steps: compile-bound, so XLA's cheaper optimisation level (tests/conftest.py)
+FULL_XLA_OPTIMIZATION = False
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -17,6 +17,9 @@ from invdesign_surrogates._training import train
 from invdesign_surrogates._weights import load_model, save_model
 from invdesign_surrogates.dynamics._nn import _conv, _conv_transpose
 
+# tiny models and few steps: compile-bound, so XLA's cheaper optimisation level (tests/conftest.py)
+FULL_XLA_OPTIMIZATION = False
+
 TINY = dict(grid=(16, 8), latent=4, channels=(4, 8))
 
 

@@ -13,6 +13,9 @@ from invdesign_surrogates._weights import read_header
 from invdesign_surrogates.data import _shards, dynamics
 from invdesign_surrogates.dynamics._pipeline import split_of
 
+# tiny models and few steps: compile-bound, so XLA's cheaper optimisation level (tests/conftest.py)
+FULL_XLA_OPTIMIZATION = False
+
 TINY = ["--channels", "4", "8", "--latent", "4", "--ae-epochs", "2", "--ae-batch", "8",
         "--stepper-epochs", "2", "--stepper-batch", "16", "--pca-modes", "4", "--no-progress"]  # one stepper shape for both
 

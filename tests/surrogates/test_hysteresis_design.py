@@ -11,6 +11,9 @@ from invdesign_surrogates.hysteresis._anchors import predict_anchors
 from invdesign_surrogates.hysteresis._vae import VAE, _decode
 from invdesign_surrogates.hysteresis import grains_from_map, image_statistics
 
+# small models: compile-bound, so XLA's cheaper optimisation level (tests/conftest.py)
+FULL_XLA_OPTIMIZATION = False
+
 TRAIN = np.random.default_rng(0).uniform(-1, 1, (6, 16, 16))
 
 

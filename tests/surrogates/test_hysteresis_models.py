@@ -18,6 +18,9 @@ import invdesign_surrogates
 from invdesign_surrogates import hysteresis as hy
 from invdesign_surrogates.hysteresis._vae import _build, _conv, _conv_transpose
 
+# tiny models and few steps: compile-bound, so XLA's cheaper optimisation level (tests/conftest.py)
+FULL_XLA_OPTIMIZATION = False
+
 SHIPPED = Path(invdesign_surrogates.__file__).parent / "data" / "shipped" / "hysteresis_labeled_64x64.nc"
 SMALL = dict(grid=16, latent=4, channels=(4, 8), dense=16)
 

@@ -27,6 +27,9 @@ from invdesign_surrogates._weights import file_sha256, load_model, read_header, 
 from invdesign_surrogates.data.hysteresis import _settings, is_test, unlabeled_shard
 from invdesign_surrogates.hysteresis import _pipeline, _shipped
 
+# a tiny pipeline and small models: compile-bound, so XLA's cheaper optimisation level (tests/conftest.py)
+FULL_XLA_OPTIMIZATION = False
+
 LABELED = Path(invdesign_surrogates.__file__).parent / "data" / "shipped" / "hysteresis_labeled_64x64.nc"
 SHIPPED = _shipped.SHIPPED
 

@@ -13,6 +13,9 @@ import pytest
 
 from invdesign_surrogates._training import predict_batched, read_checkpoint_header, train
 
+# small models and few steps: compile-bound, so XLA's cheaper optimisation level (tests/conftest.py)
+FULL_XLA_OPTIMIZATION = False
+
 # shared objects: the jitted step is cached on (loss_fn, optimizer), so the tests compile it once
 OPT = optax.adam(3e-2)
 N, BATCH = 48, 16
