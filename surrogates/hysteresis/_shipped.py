@@ -33,8 +33,8 @@ SHIPPED = Path(__file__).parent / "shipped"
 #: Pinned sha256 of the shipped files (update with the values `--ship` prints).
 SHIPPED_SHA256 = {
     "vae.eqx": "aabda8efbf751a6e9f44c248eec10ec07ae5d7fdec600a1fc0056e7151370f93",
-    "anchors.eqx": "3d2d8072ba9789cfbc411faf488e897588f3c77e9fc4c39464ce200192e57d3a",
-    "test_slice.nc": "53b9febffe6e82c0baac2924790863d6df4f82bd06467eb1660e8a20a04426d5",
+    "anchors.eqx": "0a8920fd3a1893bb80cf0dfc01b0b835d3d162e029e4abb7f9b4550efbaf3f8d",
+    "test_slice.nc": "5cc5e2b35d0e20cacf8f257de032f9451b7d7608b650f84d41880d52831aa387",
 }
 
 GRID = 64
