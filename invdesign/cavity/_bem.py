@@ -48,12 +48,15 @@ def _source_terms(mesh: Mesh, order: int = FAR_ORDER):
 
 
 def _kernel_rows(x, pts, wts):
-    """Field (A/m per unit charge density) at points x (..., 3) of every source element: (..., N, 3)."""
-    e = x[..., None, None, :] - pts  # (..., N, Q, 3)
-    r2 = jnp.sum(e * e, axis=-1)
+    """Field (A/m per unit charge density) at points x (..., 3) of every source element: (..., N, 3).
+
+    Component by component, with no (..., N, Q, 3) intermediate (on 5 701 elements the
+    assembly's rows ran 2.4x faster than with one)."""
+    e = [x[..., None, None, k] - pts[..., k] for k in range(3)]  # (..., N, Q) each
+    r2 = e[0] * e[0] + e[1] * e[1] + e[2] * e[2]
     r2 = jnp.where(r2 > 0, r2, 1.0)  # a point on itself (masked by callers): keep gradients finite
     inv3 = wts / (r2 * jnp.sqrt(r2))
-    return jnp.sum(e * inv3[..., None], axis=-2)
+    return jnp.stack([jnp.sum(ek * inv3, axis=-1) for ek in e], axis=-1)
 
 
 def _pairs_within(c, rho, factors):
@@ -135,17 +138,8 @@ def _assemble(mesh: Mesh, pairs, batch_size: int = 128):
     # or its mean over the element, H rho 2 / (3 pi) (Galerkin)
     self_terms = 0.5 + mesh.mean_curvature * mesh.radius * (2.0 / (3.0 * jnp.pi) if galerkin else 0.25)
 
-    px, py, pz = pts[..., 0], pts[..., 1], pts[..., 2]
-
     def row(i):
-        # n_i . (field of every source element at centre i), component by component: no
-        # (N, Q, 3) intermediate (2.4x faster than `_kernel_rows(...) @ n_i` on 5 701 elements)
-        x, nrm = mesh.centre[i], mesh.normal[i]
-        ex, ey, ez = x[0] - px, x[1] - py, x[2] - pz
-        r2 = ex * ex + ey * ey + ez * ez
-        r2 = jnp.where(r2 > 0, r2, 1.0)  # the element on itself: replaced by its self term
-        en = ex * nrm[0] + ey * nrm[1] + ez * nrm[2]
-        kn = jnp.sum(wts * en / (r2 * jnp.sqrt(r2)), axis=-1)
+        kn = _kernel_rows(mesh.centre[i], pts, wts) @ mesh.normal[i]
         return jnp.where(idx == i, self_terms[i], kn)
 
     mat = jax.lax.map(row, idx, batch_size=batch_size)

@@ -7,9 +7,9 @@ towards the field axis; the calibration (`AngleCalibration`, quantile matching f
 training structures and their reconstructions) restores the data's angle distribution;
 and the projection (`grains_from_map`) rounds the axis angle to 10 degree steps, takes the
 connected regions of equal angle as grains (at least 8 cells), and gives each grain the
-mean angle. Without the calibration, a real test structure's reconstruction lost about
-twice as much of its switching fields to the solver (see the README). That is what a user would build, what
-the solver re-checks, and what the anchor model reads: its anchors are predicted exactly as
+mean angle (without the calibration, real test structures' reconstructions lost about
+twice as much of their switching fields to the solver; see the README). That structure is
+what a user would build, what the solver re-checks, and what the anchor model reads: its anchors are predicted exactly as
 the public `predict(kx)` predicts them for `kx = structure(z)` (the VAE encodes it again;
 the image statistics are those of the grain structure, whose grain counts, boundary
 densities and areas are then of the kind the model was trained on; the smooth decoded map
