@@ -105,6 +105,11 @@ def _cmd_run(args) -> int:
         return _error(f"--verify must be >= 0 (designs to re-check with the solver), got {args.verify}")
     if args.verify and not entry.verifies:
         return _error(f"--verify: {entry.name} is not searched on a surrogate, so there is nothing to re-check")
+    if args.refine is not None and args.refine < 0:
+        return _error(f"--refine must be >= 0 (extra solver runs), got {args.refine}")
+    if args.refine and not entry.refines:
+        return _error(f"--refine: {entry.name} has no solver-checked refinement "
+                      f"(problems with one: {', '.join(n for n, e in problems.items() if e.refines) or 'none'})")
     tag = run_tag(entry.name, method, args.seed, args.quick)
     out = Path(args.out) if args.out else Path("runs") / tag
     problem_msg = _prepare_out(out)
@@ -125,13 +130,16 @@ def _cmd_run(args) -> int:
               "it is replaced when this run finishes")
     t0 = time.perf_counter()
     extra = {"verify": args.verify} if entry.verifies and args.verify is not None else {}
+    if entry.refines and args.refine:
+        extra["refine"] = args.refine
     try:
         with _sigterm_as_interrupt(), checkpointing(prefix, resume=args.resume):
             ds = entry.run(method=method, seed=args.seed, quick=args.quick, progress=not args.no_progress, **extra)
     except KeyboardInterrupt as exc:
         command = (f"invdesign run {entry.name} --method {method} --out {out}"
                    + (f" --seed {args.seed}" if args.seed else "") + (" --quick" if args.quick else "")
-                   + (f" --verify {args.verify}" if args.verify else "") + " --resume")
+                   + (f" --verify {args.verify}" if args.verify else "")
+                   + (f" --refine {args.refine}" if args.refine else "") + " --resume")
         return _interrupted(exc, partial_path, command)
     except FileNotFoundError as exc:  # missing weights or data of a surrogate problem: the message says which
         return _error(str(exc))
@@ -244,6 +252,10 @@ def main(argv=None) -> int:
     run.add_argument("--verify", type=int, default=None, metavar="N",
                      help="surrogate problems: re-check the best N designs with the full solver (default: the "
                           "problem's, 0 for microstructure, 1 for switching)")
+    run.add_argument("--refine", type=int, default=None, metavar="N",
+                     help="switching: after the check, up to N more solver runs that correct the surrogate "
+                          "where the solver disagrees and search again; reports the smallest field the "
+                          "solver confirms (about 15 s per run on 2 cores)")
     show = sub.add_parser("show", help="print a saved result dataset")
     show.add_argument("file", help="a .nc file written by `invdesign run`")
     args = parser.parse_args(argv)

@@ -45,6 +45,8 @@ class ProblemEntry:
       `summary_table`, the generic final-design table).
     - `verifies`: the problem's search runs on a surrogate and `run` takes ``verify=N``:
       re-check the best N designs with the full solver (``invdesign run NAME --verify N``).
+    - `refines`: `run` also takes ``refine=N``: up to N more solver runs that correct the
+      surrogate where the solver disagrees and search again (``invdesign run NAME --refine N``).
 
     **Example:**
 
@@ -60,6 +62,7 @@ class ProblemEntry:
     plot: Callable
     summary: Callable = summary_table
     verifies: bool = False
+    refines: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):

@@ -106,6 +106,17 @@ class SwitchingModel:
         """<m>(t) `(len(times(t_end)), 3)` of one field; `jax.vmap` it for many."""
         return cell_mean(jax.vmap(self._decoder)(self.codes(field, t_end)))
 
+    def m_avg_min(self, field, t_end: float):
+        """`(mx_min, m)`: the lowest <m_x> over `times(t_end)` and <m>(t) `(n_times, 3)` of one
+        field. Every state is decoded once outside the gradient; the lowest is decoded again
+        for it, so `grad(mx_min)` costs one decoder pass (the derivative of a minimum is that of
+        the state where it lies) where differentiating `m_avg(...)[:, 0].min()` costs one per
+        state."""
+        codes = self.codes(field, t_end)
+        m = jax.lax.stop_gradient(cell_mean(jax.vmap(self._decoder)(codes)))
+        k = jnp.argmin(m[:, 0])
+        return cell_mean(self._decoder(codes[k]))[0], m
+
     def m_avg_at(self, field, t: float):
         """<m> `(3,)` at one time `t` (a multiple of 10 ps): decodes that state only."""
         return cell_mean(self._decoder(self.codes(field, t)[-1]))

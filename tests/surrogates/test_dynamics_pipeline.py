@@ -151,6 +151,14 @@ def test_switching_model_is_the_fitted_start_rollout(run):
     fd = (float(fx(field + h * d)) - float(fx(field - h * d))) / (2 * h)
     assert np.all(np.isfinite(g)) and abs(g @ d) > 1e-3
     assert g @ d == pytest.approx(fd, rel=0.05, abs=0.02 * abs(fd) + 1e-3)
+    # the lowest <m_x> with one decoder pass in its gradient: value and derivative equal the
+    # plain minimum over the decoded curve
+    lo, curve = model.m_avg_min(field, 1.5e-10)
+    np.testing.assert_allclose(curve, m, atol=1e-6)
+    assert float(lo) == pytest.approx(float(m[:, 0].min()), abs=1e-6)
+    g_min = np.asarray(jax.grad(lambda b: model.m_avg_min(b, 1.5e-10)[0])(jax.numpy.asarray(field, jax.numpy.float32)))
+    g_ref = np.asarray(jax.grad(lambda b: model.m_avg(b, 1.5e-10)[:, 0].min())(jax.numpy.asarray(field, jax.numpy.float32)))
+    np.testing.assert_allclose(g_min, g_ref, rtol=1e-4, atol=1e-6)
     # a population in one vmap equals one field at a time
     fields = np.stack([field, field * 1.1])
     many = np.asarray(jax.vmap(lambda b: model.m_avg_at(b, 1.5e-10))(fields))
@@ -190,14 +198,38 @@ def test_switching_problems_search_and_verify(run, tmp_path, monkeypatch, check_
     with xr.open_dataset(next((tmp_path / "cli").glob("*.nc")), engine="h5netcdf") as ds:
         ds = ds.load()
     assert ds.attrs["algorithm"] == "gradient-adam" and np.all(np.isfinite(ds["mx_target"].values))
-    assert ds.sizes["verified"] == 1 and ds["m_verified"].shape == (1, 25, 3)  # 0.01 ... 0.25 ns
+    assert ds.sizes["verified"] == 1 and ds["m_verified"].shape == (1, 15, 3)  # 0.01 ... 0.15 ns
     # the verified curve is the solver's for the final design's field
     b = np.asarray(field_of(float(ds["field_mT"][-1]), float(ds["angle_deg"][-1])))
-    np.testing.assert_allclose(ds["m_verified"].values[0], solver_curve(b, 2.5e-10, (16, 4)), atol=1e-12)
+    np.testing.assert_allclose(ds["m_verified"].values[0], solver_curve(b, 1.5e-10, (16, 4)), atol=1e-12)
     assert float(ds["mx_target_verified"][0]) == pytest.approx(float(ds["m_verified"].values[0, -1, 0]))
-    # the predicted curve ends at the surrogate's <m_x>(t_target) of the search
+    assert float(ds["mx_min_verified"][0]) == pytest.approx(float(ds["m_verified"].values[0, :, 0].min()))
+    # the predicted curve ends at the surrogate's <m_x>(t_target) of the search, its minimum is mx_min
     assert float(ds["m_predicted"].values[0, -1, 0]) == pytest.approx(float(ds["mx_target"][-1]), abs=1e-5)
+    assert float(ds["m_predicted"].values[0, :, 0].min()) == pytest.approx(float(ds["mx_min"][-1]), abs=1e-5)
     check_png(next((tmp_path / "cli").glob("*-design.png")))
+    # --refine: two more solver runs, each the solver's own curve; the answer is a field the
+    # solver switched, or NaN
+    assert cli.main(["run", "switching", "--quick", "--no-progress", "--refine", "2", "--out", str(tmp_path / "ref")]) == 0
+    with xr.open_dataset(next((tmp_path / "ref").glob("*.nc")), engine="h5netcdf") as ref:
+        ref = ref.load()
+    assert 1 <= ref.sizes["refine"] <= 3 and ref.attrs["refine_runs"] == ref.sizes["refine"] - 1
+    k = ref.sizes["refine"] - 1
+    b = np.asarray(field_of(float(ref["refine_field_mT"][k]), float(ref["refine_angle_deg"][k])))
+    np.testing.assert_allclose(ref["refine_m_verified"].values[k], solver_curve(b, 1.5e-10, (16, 4)), atol=1e-12)
+    np.testing.assert_allclose(ref["refine_mx_verified"], ref["refine_m_verified"].values[:, :, 0].min(-1))
+    ok = ref["refine_mx_verified"].values <= -0.9
+    if ok.any():
+        assert float(ref["field_mT_refined"]) == ref["refine_field_mT"].values[ok].min()
+    else:
+        assert np.isnan(float(ref["field_mT_refined"]))
+    check_png(next((tmp_path / "ref").glob("*-design.png")))
+    assert "solver-checked refinement" in capsys.readouterr().out
+    # --refine on a problem without one, and a negative count: clear errors
+    assert cli.main(["run", "switching-pareto", "--quick", "--refine", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "--refine: switching-pareto has no solver-checked refinement" in capsys.readouterr().err
+    assert cli.main(["run", "switching", "--quick", "--refine", "-1", "--out", str(tmp_path / "x")]) == 2
+    assert "--refine must be >= 0" in capsys.readouterr().err
     # missing weights: a clear error naming the file, no traceback
     monkeypatch.setenv("INVDESIGN_DYNAMICS_WEIGHTS", str(tmp_path / "nowhere"))
     assert cli.main(["run", "switching", "--quick", "--no-progress", "--out", str(tmp_path / "cli2")]) == 2
