@@ -62,6 +62,9 @@ def _hysteresis_parser(sub):
     p.add_argument("--select-epochs", type=int, default=d.select_epochs, help="epochs of each short run")
     p.add_argument("--vae-epochs", type=int, default=d.vae_epochs, help="epochs of the long run over all structures")
     p.add_argument("--reuse-vae", default=None, help="vae.eqx (or a run folder) to reuse: skips the unlabeled part")
+    p.add_argument("--vae-init", default=None,
+                   help="vae.eqx (or a run folder) to continue for --vae-epochs more epochs (no short runs)")
+    p.add_argument("--vae-only", action="store_true", help="stop after the VAE stage")
     p.add_argument("--feature-sets", nargs="+", default=list(d.feature_sets), help="regressor input candidates")
     p.add_argument("--members", type=int, default=d.members)
     p.add_argument("--shared-widths", type=int, nargs="+", default=list(d.shared_widths))
@@ -88,7 +91,8 @@ def _run_hysteresis(a) -> dict:
         data_seed=a.data_seed, vae_val=a.vae_val, latents=tuple(a.latents), vae_lrs=tuple(a.vae_lrs),
         vae_channels=tuple(a.vae_channels), vae_dense=a.vae_dense, vae_batch=a.vae_batch,
         select_structures=a.select_structures, select_epochs=a.select_epochs, vae_epochs=a.vae_epochs,
-        reuse_vae=a.reuse_vae, feature_sets=tuple(a.feature_sets), members=a.members,
+        reuse_vae=a.reuse_vae, vae_init=a.vae_init, vae_only=a.vae_only, feature_sets=tuple(a.feature_sets),
+        members=a.members,
         shared_widths=tuple(a.shared_widths), head_widths=tuple(a.head_widths), reg_lr=a.reg_lr,
         reg_batch=a.reg_batch, cv_folds=a.cv_folds, cv_max_epochs=a.cv_max_epochs, cv_smooth=a.cv_smooth,
         slice_size=a.slice_size, learning_curve=None if a.learning_curve is None else tuple(a.learning_curve),
@@ -96,7 +100,8 @@ def _run_hysteresis(a) -> dict:
     )
     summary = _pipeline.run_pipeline(config, resume=a.resume)
     if a.ship:
-        summary["shipped"] = ship(Path(a.out), _shipped.SHIPPED)
+        summary["shipped"] = ship(Path(a.out), _shipped.SHIPPED, ("vae.eqx",) if a.vae_only else
+                                  ("vae.eqx", "anchors.eqx", "test_slice.nc"))
     return summary
 
 
@@ -124,9 +129,9 @@ def _print_pins(pins: dict, module: str) -> None:
         print(f'    "{name}": "{sha}",', file=sys.stderr)
 
 
-def ship(run_dir: Path, target: Path) -> dict:
-    """Copy `vae.eqx`, `anchors.eqx` and `test_slice.nc` of a finished run into `target`; their sha256."""
-    names = ("vae.eqx", "anchors.eqx", "test_slice.nc")
+def ship(run_dir: Path, target: Path, names=("vae.eqx", "anchors.eqx", "test_slice.nc")) -> dict:
+    """Copy `names` (default `vae.eqx`, `anchors.eqx` and `test_slice.nc`) of a finished run into
+    `target`; their sha256."""
     _require(run_dir, names)
     pins = {name: _install(run_dir / name, target) for name in names}
     _print_pins(pins, "surrogates/hysteresis/_shipped.py")

@@ -105,7 +105,9 @@ class PipelineConfig:
     VAE: `latents`, `vae_lrs` (the candidates), `vae_channels`, `vae_dense`, `vae_batch`,
     `select_structures`, `select_epochs` (the short runs), `vae_epochs` (the long run; 0
     keeps the selected short-run model), `reuse_vae` (path of a `vae.eqx` or of a run
-    folder holding one: skip the unlabeled data and the VAE training).
+    folder holding one: skip the unlabeled data and the VAE training), `vae_init` (a
+    `vae.eqx` to continue: no short runs, its latent size and learning rate, `vae_epochs`
+    more epochs over all structures), `vae_only` (stop after the VAE stage).
 
     Regressor: `feature_sets` (candidates, see `FEATURE_SETS`), `members`,
     `shared_widths`, `head_widths`, `reg_lr` (Nadam), `reg_batch`, `cv_folds`,
@@ -136,6 +138,8 @@ class PipelineConfig:
     select_epochs: int = 1
     vae_epochs: int = 10
     reuse_vae: str | None = None
+    vae_init: str | None = None
+    vae_only: bool = False
     feature_sets: tuple = FEATURE_SETS
     members: int = 5
     shared_widths: tuple = (256, 256, 128, 64)
@@ -156,9 +160,16 @@ class PipelineConfig:
             if not isinstance(getattr(self, name), (str, os.PathLike)) or not str(getattr(self, name)):
                 raise ValueError(f"{name} must be a path, got {getattr(self, name)!r}")
             object.__setattr__(self, name, str(getattr(self, name)))
-        for name in ("unlabeled", "reuse_vae"):
+        for name in ("unlabeled", "reuse_vae", "vae_init"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, str(getattr(self, name)))
+        if self.vae_init is not None and self.reuse_vae is not None:
+            raise ValueError("vae_init and reuse_vae exclude each other (continue training a VAE, or reuse it as it is)")
+        if self.vae_init is not None and not (isinstance(self.vae_epochs, (int, np.integer)) and self.vae_epochs >= 1):
+            raise ValueError(f"vae_epochs must be >= 1 with vae_init (epochs to continue), got {self.vae_epochs!r}")
+        if self.vae_only and self.reuse_vae is not None:
+            raise ValueError("vae_only with reuse_vae would do nothing: the VAE stage is what vae_only runs")
+        object.__setattr__(self, "vae_only", bool(self.vae_only))
         ints = {
             "n_unlabeled": 2, "data_seed": 0, "vae_val": 1, "vae_dense": 1, "vae_batch": 1, "select_structures": 1,
             "select_epochs": 1, "vae_epochs": 0, "members": 1, "reg_batch": 1, "cv_folds": 2, "cv_max_epochs": 1,
@@ -448,16 +459,31 @@ def _train_vae(config: PipelineConfig, run: _Run, grid: int, callback) -> tuple[
         candidates.append(cand)
         results[(latent, lr)] = (res.model, hp)
 
-    # the latent sizes at the first learning rate, then the other learning rates at the best latent size
-    for latent in config.latents:
-        short_run(latent, config.vae_lrs[0])
-    best_latent = min(candidates, key=lambda c: c["val_loss"])["latent"]
-    for lr in config.vae_lrs[1:]:
-        short_run(best_latent, lr)
-    best = min(candidates, key=lambda c: c["val_loss"])
-    model, hp = results[(best["latent"], best["lr"])]
-    run.record("vae_selection", {"candidates": candidates, "chosen": {"latent": best["latent"], "lr": best["lr"]}})
-    _log(f"VAE: latent {best['latent']}, lr {best['lr']:g} chosen by held-out loss")
+    init = None
+    if config.vae_init is not None:  # continue a trained VAE: its latent size and learning rate
+        init_path = Path(config.vae_init)
+        if init_path.is_dir():
+            init_path = init_path / VAE_FILE
+        model, init_header = load_model(init_path, _vae_factory, expect={"grid": [grid, grid]})
+        hp = init_header["hyperparameters"]
+        sel = init_header.get("latent_selection", {})
+        candidates = sel.get("candidates", [])
+        best = {"latent": int(hp["latent"]), "lr": float(init_header["optimizer"]["lr"])}
+        init = {"path": str(init_path), "sha256": file_sha256(init_path), "epochs": init_header.get("epochs"),
+                "losses": init_header.get("losses"), "history": init_header.get("history")}
+        run.record("vae_selection", {"candidates": candidates, "chosen": best, "continued_from": str(init_path)})
+        _log(f"VAE: continuing {init_path} (latent {best['latent']}, lr {best['lr']:g})")
+    else:
+        # the latent sizes at the first learning rate, then the other learning rates at the best latent size
+        for latent in config.latents:
+            short_run(latent, config.vae_lrs[0])
+        best_latent = min(candidates, key=lambda c: c["val_loss"])["latent"]
+        for lr in config.vae_lrs[1:]:
+            short_run(best_latent, lr)
+        best = min(candidates, key=lambda c: c["val_loss"])
+        model, hp = results[(best["latent"], best["lr"])]
+        run.record("vae_selection", {"candidates": candidates, "chosen": {"latent": best["latent"], "lr": best["lr"]}})
+        _log(f"VAE: latent {best['latent']}, lr {best['lr']:g} chosen by held-out loss")
     final = {"epochs": 0, "best_epoch": 0, "history": {}}
     if config.vae_epochs > 0:
         t0 = time.perf_counter()
@@ -484,9 +510,11 @@ def _train_vae(config: PipelineConfig, run: _Run, grid: int, callback) -> tuple[
         "optimizer": {"name": "nadam", "lr": best["lr"], "batch_size": config.vae_batch},
         "loss": "mean over batch of [sum over cells (x_hat - x)^2 + KL] (beta = 1)",
         "latent_selection": {"candidates": candidates, "chosen": {"latent": best["latent"], "lr": best["lr"]},
-                             "criterion": "held-out loss after the short runs"},
+                             "criterion": "held-out loss after the short runs"
+                             + (" (of the continued VAE)" if init is not None else "")},
         "epochs": {"select": config.select_epochs, "select_structures": int(select_kx.shape[0]),
                    "final": final["epochs"], "best_final_epoch": final["best_epoch"]},
+        "continued_from": init,
         "losses": losses,
         "history": final["history"],
         "unlabeled": record,
@@ -874,6 +902,10 @@ def run_pipeline(config: PipelineConfig, *, resume: bool = False, callback=None)
     if vae.grid != grid:
         raise ValueError(f"the VAE is for a {vae.grid} x {vae.grid} grid, the labeled structures are {grid} x {grid}")
     vae_sha = file_sha256(vae_path)
+    if config.vae_only:
+        _log(f"VAE stage done (vae_only): {vae_path}")
+        return {"vae": str(vae_path), "vae_sha256": vae_sha, "latent": int(vae.latent),
+                "vae_losses": vae_header.get("losses"), "wall_s": time.perf_counter() - t_start}
 
     # features (every structure: the test structures are only encoded, never trained on)
     t0 = time.perf_counter()

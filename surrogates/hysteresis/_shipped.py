@@ -65,7 +65,9 @@ def _load(folder: str, pinned: bool):
                                    expect={"anchors": list(ANCHORS), "statistics": list(STATISTICS)})
     except ValueError as err:
         raise ValueError(f"weights: {err}") from None
-    if header.get("vae_sha256") != file_sha256(paths["vae.eqx"]):
+    # a model that reads the latent code must sit on the VAE it was trained with; "stats_residual"
+    # reads the image statistics alone, so its VAE (encode, decode, designs) can be retrained
+    if model.feature_set != "stats_residual" and header.get("vae_sha256") != file_sha256(paths["vae.eqx"]):
         raise ValueError(f"weights: {str(paths['anchors.eqx'])!r} was trained on another VAE than {str(paths['vae.eqx'])!r} "
                          "(its vae_sha256 differs)")
     if model.n_latent != vae.latent or list(vae_header.get("grid", [])) != [vae.grid, vae.grid] \

@@ -314,7 +314,35 @@ def test_cli_retrains_the_regressor_on_a_reused_vae(tiny_run, tmp_path, capsys):
                                   ref.cv_mae.sel(feature_set="latent_stats_residual"))
 
 
+def test_cli_continues_a_vae_and_stops_after_it(tiny_run, unlabeled, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "cont"
+    started = []
+    real = _pipeline.train
+    monkeypatch.setattr(_pipeline, "train", lambda model, *a, **kw: (started.append(model), real(model, *a, **kw))[1])
+    argv = ["hysteresis", "--labeled", str(LABELED), "--out", str(out), "--unlabeled", str(unlabeled),
+            "--vae-init", str(tiny_run[0] / "vae.eqx"), "--vae-epochs", "2", "--vae-only", "--vae-val", "16",
+            "--vae-batch", "16", "--labeled-limit", "40", "--no-progress"]
+    assert train_cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    head = read_header(out / "vae.eqx")
+    init_model, init = load_model(tiny_run[0] / "vae.eqx", _shipped._vae_factory)
+    # one training call (no short runs), starting from the continued VAE's weights
+    assert len(started) == 1
+    for a, b in zip(jax.tree_util.tree_leaves(eqx.filter(started[0], eqx.is_array)),
+                    jax.tree_util.tree_leaves(eqx.filter(init_model, eqx.is_array))):
+        np.testing.assert_array_equal(a, b)
+    assert head["continued_from"]["sha256"] == file_sha256(tiny_run[0] / "vae.eqx")
+    assert head["hyperparameters"] == init["hyperparameters"] and head["optimizer"]["lr"] == init["optimizer"]["lr"]
+    assert head["epochs"]["final"] == 2 and len(head["history"]["val_loss"]) == 2
+    assert summary["vae_sha256"] == file_sha256(out / "vae.eqx") != file_sha256(tiny_run[0] / "vae.eqx")
+    assert not (out / "anchors.eqx").exists()  # stopped after the VAE
+
+
 def test_config_errors_name_the_setting(tmp_path):
+    with pytest.raises(ValueError, match="vae_init and reuse_vae exclude each other"):
+        hy.PipelineConfig(labeled="a.nc", out=str(tmp_path), vae_init="a.eqx", reuse_vae="b.eqx")
+    with pytest.raises(ValueError, match="vae_epochs must be >= 1 with vae_init"):
+        hy.PipelineConfig(labeled="a.nc", out=str(tmp_path), vae_init="a.eqx", vae_epochs=0)
     with pytest.raises(ValueError, match="cv_smooth"):
         hy.PipelineConfig(labeled="a.nc", out=str(tmp_path), cv_smooth=4)
     with pytest.raises(ValueError, match="feature_sets"):
@@ -438,3 +466,16 @@ def test_corrupt_or_mismatched_weights_are_refused(tmp_path, test_slice):
                {"hyperparameters": vae.hyperparameters, "grid": [16, 16], "latent": 2})
     with pytest.raises(ValueError, match="weights: .*another VAE"):
         hy.predict(np.zeros((16, 16)), weights=other)
+    # ... unless it reads the image statistics alone: then its VAE may be retrained, and the
+    # anchors do not change with it
+    pair = []
+    for src in (small, other):
+        folder = tmp_path / f"{src.name}-stats"
+        shutil.copytree(src, folder)
+        pair.append(folder)
+        m = hy.AnchorModel(2, "stats_residual", 1, key=jax.random.key(1), shared_widths=(4,), head_widths=(2,))
+        save_model(folder / "anchors.eqx", m, {"hyperparameters": m.hyperparameters, "grid": [16, 16],
+                                                "vae_sha256": vae_sha, "anchors": list(hy.ANCHORS),
+                                                "statistics": list(hy.STATISTICS)})
+    kx16 = np.cos(np.linspace(0, 3, 256)).reshape(16, 16)
+    np.testing.assert_array_equal(hy.predict(kx16, weights=pair[1]), hy.predict(kx16, weights=pair[0]))
