@@ -58,6 +58,8 @@ def _hysteresis_parser(sub):
     p.add_argument("--vae-channels", type=int, nargs="+", default=list(d.vae_channels))
     p.add_argument("--vae-dense", type=int, default=d.vae_dense)
     p.add_argument("--vae-batch", type=int, default=d.vae_batch)
+    p.add_argument("--vae-beta", type=float, default=d.vae_beta,
+                   help="weight of the KL term (1: the paper's VAE; below 1: sharper, further from the prior)")
     p.add_argument("--select-structures", type=int, default=d.select_structures, help="structures of each short run")
     p.add_argument("--select-epochs", type=int, default=d.select_epochs, help="epochs of each short run")
     p.add_argument("--vae-epochs", type=int, default=d.vae_epochs, help="epochs of the long run over all structures")
@@ -89,7 +91,7 @@ def _run_hysteresis(a) -> dict:
     config = _pipeline.PipelineConfig(
         labeled=a.labeled, out=a.out, labeled_limit=a.labeled_limit, unlabeled=a.unlabeled, n_unlabeled=a.n_unlabeled,
         data_seed=a.data_seed, vae_val=a.vae_val, latents=tuple(a.latents), vae_lrs=tuple(a.vae_lrs),
-        vae_channels=tuple(a.vae_channels), vae_dense=a.vae_dense, vae_batch=a.vae_batch,
+        vae_channels=tuple(a.vae_channels), vae_dense=a.vae_dense, vae_batch=a.vae_batch, vae_beta=a.vae_beta,
         select_structures=a.select_structures, select_epochs=a.select_epochs, vae_epochs=a.vae_epochs,
         reuse_vae=a.reuse_vae, vae_init=a.vae_init, vae_only=a.vae_only, feature_sets=tuple(a.feature_sets),
         members=a.members,

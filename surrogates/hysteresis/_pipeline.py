@@ -103,6 +103,8 @@ class PipelineConfig:
     unlabeled structures, the last ones).
 
     VAE: `latents`, `vae_lrs` (the candidates), `vae_channels`, `vae_dense`, `vae_batch`,
+    `vae_beta` (weight of the KL term; 1 is the paper's VAE, below 1 trades the prior
+    match for sharper reconstructions),
     `select_structures`, `select_epochs` (the short runs), `vae_epochs` (the long run; 0
     keeps the selected short-run model), `reuse_vae` (path of a `vae.eqx` or of a run
     folder holding one: skip the unlabeled data and the VAE training), `vae_init` (a
@@ -134,6 +136,7 @@ class PipelineConfig:
     vae_channels: tuple = (16, 32, 64, 128, 256)
     vae_dense: int = 256
     vae_batch: int = 64
+    vae_beta: float = 1.0
     select_structures: int = 25_600
     select_epochs: int = 1
     vae_epochs: int = 10
@@ -194,6 +197,9 @@ class PipelineConfig:
             if not v or not all(np.isfinite(x) and x > 0 for x in v):
                 raise ValueError(f"{name} must be a non-empty sequence of learning rates > 0, got {getattr(self, name)!r}")
             object.__setattr__(self, name, v)
+        if isinstance(self.vae_beta, bool) or not (np.isfinite(float(self.vae_beta)) and float(self.vae_beta) > 0):
+            raise ValueError(f"vae_beta must be > 0 (weight of the KL term), got {self.vae_beta!r}")
+        object.__setattr__(self, "vae_beta", float(self.vae_beta))
         if not (np.isfinite(self.reg_lr) and self.reg_lr > 0):
             raise ValueError(f"reg_lr must be > 0, got {self.reg_lr!r}")
         object.__setattr__(self, "reg_lr", float(self.reg_lr))
@@ -410,13 +416,13 @@ def _samples(path) -> int:
         return int(ds.sizes["sample"])
 
 
-def _vae_loss_aux(model, batch, key):
-    t = vae_loss_terms(model, batch, key)
+def _vae_loss_aux(model, batch, key, beta=1.0):
+    t = vae_loss_terms(model, batch, key, beta=beta)
     return t["loss"], {"mse": t["mse"], "kl": t["kl"]}
 
 
 def _vae_settings(config, stage, hp, lr):
-    return {"stage": stage, "lr": lr, "optimizer": "nadam", "beta": 1.0, "hyperparameters": hp}
+    return {"stage": stage, "lr": lr, "optimizer": "nadam", "beta": config.vae_beta, "hyperparameters": hp}
 
 
 def _train_vae(config: PipelineConfig, run: _Run, grid: int, callback) -> tuple[VAE, dict, Path]:
@@ -437,6 +443,7 @@ def _train_vae(config: PipelineConfig, run: _Run, grid: int, callback) -> tuple[
         raise ValueError(f"vae_batch must be <= the {select_kx.shape[0]} structures of a short run, got {config.vae_batch}")
     folder = run.out / "vae"
     folder.mkdir(exist_ok=True)
+    loss_fn = functools.partial(_vae_loss_aux, beta=config.vae_beta)
     candidates = []
     results = {}
     base = jax.random.key(config.seed)
@@ -446,7 +453,7 @@ def _train_vae(config: PipelineConfig, run: _Run, grid: int, callback) -> tuple[
         model = VAE(**hp, key=jax.random.fold_in(base, 1000 + latent))
         t0 = time.perf_counter()
         _log(f"VAE short run: latent {latent}, lr {lr:g}, {config.select_epochs} epoch(s) over {select_kx.shape[0]} structures")
-        res = train(model, _vae_loss_aux, _nadam(lr), {"kx": select_kx}, epochs=config.select_epochs,
+        res = train(model, loss_fn, _nadam(lr), {"kx": select_kx}, epochs=config.select_epochs,
                     batch_size=config.vae_batch, seed=config.seed, val_data={"kx": val_kx},
                     checkpoint=folder / f"select_latent{latent}_lr{lr:g}.ckpt", progress=config.progress,
                     key_needed=True, has_aux=True, keep_best=False,
@@ -488,7 +495,7 @@ def _train_vae(config: PipelineConfig, run: _Run, grid: int, callback) -> tuple[
     if config.vae_epochs > 0:
         t0 = time.perf_counter()
         _log(f"VAE long run: {config.vae_epochs} epochs over {n_train} structures")
-        res = train(model, _vae_loss_aux, _nadam(best["lr"]), {"kx": train_kx}, epochs=config.vae_epochs,
+        res = train(model, loss_fn, _nadam(best["lr"]), {"kx": train_kx}, epochs=config.vae_epochs,
                     batch_size=config.vae_batch, seed=config.seed, val_data={"kx": val_kx},
                     checkpoint=folder / "final.ckpt", progress=config.progress, key_needed=True, has_aux=True,
                     keep_best=True, settings=_vae_settings(config, "vae-final", hp, best["lr"]),
@@ -508,7 +515,8 @@ def _train_vae(config: PipelineConfig, run: _Run, grid: int, callback) -> tuple[
         "kind": "hysteresis VAE (Kovacs et al. Table 1 layout, configurable widths)",
         "input": "kx: x-component of the easy axis per cell, in [-1, 1], field along y",
         "optimizer": {"name": "nadam", "lr": best["lr"], "batch_size": config.vae_batch},
-        "loss": "mean over batch of [sum over cells (x_hat - x)^2 + KL] (beta = 1)",
+        "loss": f"mean over batch of [sum over cells (x_hat - x)^2 + beta KL] (beta = {config.vae_beta:g})",
+        "beta": config.vae_beta,
         "latent_selection": {"candidates": candidates, "chosen": {"latent": best["latent"], "lr": best["lr"]},
                              "criterion": "held-out loss after the short runs"
                              + (" (of the continued VAE)" if init is not None else "")},

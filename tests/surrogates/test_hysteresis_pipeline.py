@@ -321,10 +321,15 @@ def test_cli_continues_a_vae_and_stops_after_it(tiny_run, unlabeled, tmp_path, c
     monkeypatch.setattr(_pipeline, "train", lambda model, *a, **kw: (started.append(model), real(model, *a, **kw))[1])
     argv = ["hysteresis", "--labeled", str(LABELED), "--out", str(out), "--unlabeled", str(unlabeled),
             "--vae-init", str(tiny_run[0] / "vae.eqx"), "--vae-epochs", "2", "--vae-only", "--vae-val", "16",
-            "--vae-batch", "16", "--labeled-limit", "40", "--no-progress"]
+            "--vae-batch", "16", "--vae-beta", "0.25", "--labeled-limit", "40", "--no-progress"]
     assert train_cli.main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     head = read_header(out / "vae.eqx")
+    # the KL weight reaches the loss: recorded, and the history's loss is mse + 0.25 kl
+    assert head["beta"] == 0.25 and "beta = 0.25" in head["loss"]
+    h = head["history"]
+    np.testing.assert_allclose(h["val_loss"], np.asarray(h["val_mse"]) * 64 * 64 + 0.25 * np.asarray(h["val_kl"]),
+                               rtol=1e-4)
     init_model, init = load_model(tiny_run[0] / "vae.eqx", _shipped._vae_factory)
     # one training call (no short runs), starting from the continued VAE's weights
     assert len(started) == 1
@@ -341,6 +346,8 @@ def test_cli_continues_a_vae_and_stops_after_it(tiny_run, unlabeled, tmp_path, c
 def test_config_errors_name_the_setting(tmp_path):
     with pytest.raises(ValueError, match="vae_init and reuse_vae exclude each other"):
         hy.PipelineConfig(labeled="a.nc", out=str(tmp_path), vae_init="a.eqx", reuse_vae="b.eqx")
+    with pytest.raises(ValueError, match="vae_beta must be > 0"):
+        hy.PipelineConfig(labeled="a.nc", out=str(tmp_path), vae_beta=0.0)
     with pytest.raises(ValueError, match="vae_epochs must be >= 1 with vae_init"):
         hy.PipelineConfig(labeled="a.nc", out=str(tmp_path), vae_init="a.eqx", vae_epochs=0)
     with pytest.raises(ValueError, match="cv_smooth"):
