@@ -176,8 +176,17 @@ def pareto_problem(*, t_end=T_END, threshold=THRESHOLD, weights=None, model=None
 
 
 def _design_rows(ds: xr.Dataset, n: int):
-    """(indices, field_mT, angle_deg) of the designs to verify: the final iterate, or the
-    first `n` of a Pareto set / GA answer along `solution`."""
+    """(indices, field_mT, angle_deg) of the designs to verify: the final iterate; the first
+    `n` of a GA answer along `solution`; or `n` points spread along a Pareto front (the
+    feasible designs ordered by field, evenly by rank: the weakest and the strongest field
+    and between)."""
+    if "solution" in ds.dims and "t_switch" in ds:
+        ok = np.flatnonzero(ds["not_reached"].values <= 0) if "not_reached" in ds else np.arange(ds.sizes["solution"])
+        if ok.size == 0:
+            ok = np.arange(ds.sizes["solution"])
+        order = ok[np.argsort(ds["field_mT"].values[ok], kind="stable")]
+        idx = order[np.unique(np.round(np.linspace(0, len(order) - 1, min(int(n), len(order)))).astype(int))]
+        return idx, ds["field_mT"].values[idx], ds["angle_deg"].values[idx]
     if "solution" in ds.dims:
         idx = np.arange(min(int(n), ds.sizes["solution"]))
         return idx, ds["field_mT"].values[idx], ds["angle_deg"].values[idx]

@@ -186,6 +186,11 @@ def test_switching_problems_search_and_verify(run, tmp_path, monkeypatch, check_
     assert np.all((front["field_mT"].values >= 22.0) & (front["field_mT"].values <= 41.0))
     front = verify_designs(front, 2, weights=out)
     assert front.sizes["verified"] == 2 and front["t_switch_verified"].shape == (2,)
+    # the verified points span the front: its weakest and its strongest feasible field
+    ok = front["not_reached"].values <= 0
+    fields = front["field_mT"].values[ok if ok.any() else slice(None)]
+    np.testing.assert_allclose(np.sort(front["field_mT"].values[front["verified_index"].values]),
+                               [fields.min(), fields.max()])
     check_png(plot_design(front, tmp_path / "front.png"))
     with pytest.raises(ValueError, match="t_target"):
         threshold_problem(t_target=1.234e-10, weights=out)
