@@ -409,7 +409,7 @@ def _run(method, seed=0, quick=False, progress=True, verify=1, refine=0):
         problem = threshold_problem(model=model)
         x0 = scan_start(model, quick=quick)
         ds = gradient_search(problem, method="adam", x0=x0, learning_rate=0.05, max_iter=30 if quick else 50,
-                             outer_iters=2 if quick else 3, seed=seed, progress=progress)
+                             outer_iters=2 if quick else 3, penalty=100.0, seed=seed, progress=progress)
     ds = verify_designs(ds, verify, model=model)
     return refine_design(ds, refine, model=model, progress=progress) if refine else ds
 
