@@ -245,6 +245,15 @@ def verify_designs(ds: xr.Dataset, n: int = 1, *, weights=None, model=None) -> x
     return out
 
 
+def _box_grid(step):
+    """Fields (mT) and angles (deg) of a grid over the trained box, about `step` (mT, deg) apart."""
+    from invdesign_surrogates.dynamics._rollout import TRAINED_FIELD_MT, TRAINED_HALF_ANGLE_DEG
+
+    lo, hi = TRAINED_FIELD_MT
+    a = TRAINED_HALF_ANGLE_DEG
+    return (np.linspace(lo, hi, round((hi - lo) / step[0]) + 1), np.linspace(-a, a, round(2 * a / step[1]) + 1))
+
+
 def _grid_mx(model, t_target, b, chunk=128):
     """The surrogate's lowest <m_x>(t <= t_target) for fields `b` (n, 2), in fixed-size vmapped chunks."""
     import jax
@@ -274,7 +283,7 @@ def refine_design(ds: xr.Dataset, n: int = 6, *, weights=None, model=None, solve
     `refine_angle_deg`, `refine_mx_predicted` (surrogate) and `refine_mx_verified` (solver)
     (lowest <m_x> up to t_target) and `refine_m_verified` (refine, time, component); the grid
     (`grid_field_mT`, `grid_angle_deg`) with `mx_grid_predicted` and `mx_grid_corrected`
-    (after the last run); and `field_mT_refined`, `angle_deg_refined`, `mx_target_refined`:
+    (after the last run); and `field_mT_refined`, `angle_deg_refined`, `mx_min_refined`:
     the smallest field the solver switched by t_target (NaN when none did).
 
     `solver(field, t_end, grid) -> <m>(t) (n_times, 3)` defaults to `solver_curve`.
@@ -288,8 +297,6 @@ def refine_design(ds: xr.Dataset, n: int = 6, *, weights=None, model=None, solve
     n = int(n)
     if n == 0:
         return ds
-    from invdesign_surrogates.dynamics._rollout import TRAINED_FIELD_MT, TRAINED_HALF_ANGLE_DEG
-
     step, length = np.asarray(step, float), np.asarray(length, float)
     if step.shape != (2,) or not np.all(step > 0) or length.shape != (2,) or not np.all(length > 0):
         raise ValueError(f"step and length must be two positive numbers (mT, deg), got {step!r}, {length!r}")
@@ -297,25 +304,21 @@ def refine_design(ds: xr.Dataset, n: int = 6, *, weights=None, model=None, solve
     model = _model(weights) if model is None else model
     solver = solver_curve if solver is None else solver
     times = model.times(t_target)
-    lo, hi = TRAINED_FIELD_MT
-    fields = np.linspace(lo, hi, round((hi - lo) / step[0]) + 1)
-    angles = np.linspace(-TRAINED_HALF_ANGLE_DEG, TRAINED_HALF_ANGLE_DEG, round(2 * TRAINED_HALF_ANGLE_DEG / step[1]) + 1)
+    fields, angles = _box_grid(step)
     gf, ga = np.meshgrid(fields, angles, indexing="ij")
     grid_pts = np.stack([gf.ravel(), ga.ravel()], -1)
     grid_pred = _grid_mx(model, t_target, np.asarray(field_of(grid_pts[:, 0], grid_pts[:, 1])))
 
-    pts, pred, curves = [], [], []
     _, mags, angs = _design_rows(ds, 1)
     design = np.array([float(mags[0]), float(angs[0])])
+    pts, pred, curves = [design], [], []
     reused = "m_verified" in ds and int(ds["verified_index"].values[0]) == 0  # verify_designs' check of it
     if reused:
-        pts.append(design)
         pred.append(float(ds["m_predicted"].values[0, :, 0].min()))
         curves.append(np.asarray(ds["m_verified"].values[0], float))
         budget = n
     else:
         budget = n - 1
-        pts.append(design)
         pred.append(float(jnp.min(model.m_avg(jnp.asarray(field_of(*design)), t_target)[:, 0])))
         curves.append(np.asarray(solver(np.asarray(field_of(*design)), t_target, model.grid), float))
     stop = "budget"
@@ -384,14 +387,9 @@ def scan_start(model, *, t_target=T_TARGET, threshold=THRESHOLD, step=(2.0, 4.0)
     `threshold`; the lowest `mx_min` when none is. Adam alone walks to the nearest local
     optimum, and the film's response has several (the sign of the angle decides the
     reversal path)."""
-    from invdesign_surrogates.dynamics._rollout import TRAINED_FIELD_MT, TRAINED_HALF_ANGLE_DEG
-
     if quick:
         step = (2 * step[0], 2 * step[1])
-    lo, hi = TRAINED_FIELD_MT
-    gf, ga = np.meshgrid(np.linspace(lo, hi, round((hi - lo) / step[0]) + 1),
-                         np.linspace(-TRAINED_HALF_ANGLE_DEG, TRAINED_HALF_ANGLE_DEG,
-                                     round(2 * TRAINED_HALF_ANGLE_DEG / step[1]) + 1), indexing="ij")
+    gf, ga = np.meshgrid(*_box_grid(step), indexing="ij")
     gf, ga = gf.ravel(), ga.ravel()
     mx = _grid_mx(model, t_target, np.asarray(field_of(gf, ga)))
     ok = mx <= threshold
@@ -502,6 +500,7 @@ def _summary(ds) -> str:
     from invdesign.optimize import summary_table
 
     text = summary_table(ds)
+    thr = float(json.loads(ds.attrs.get("problem_options", "{}") or "{}").get("threshold", THRESHOLD))
     if "m_verified" in ds:
         lines = ["", "re-run with the solver (surrogate -> solver):"]
         for k in range(ds.sizes["verified"]):
@@ -513,20 +512,17 @@ def _summary(ds) -> str:
             lines.append(line)
         text += "\n".join(lines)
     if "refine" in ds.dims:
-        opts = json.loads(ds.attrs.get("problem_options", "{}") or "{}")
         lines = ["", f"solver-checked refinement ({int(ds.attrs.get('refine_runs', 0))} more solver runs, "
                      f"stopped: {ds.attrs.get('refine_stop', '?')}), lowest <m_x>(t <= t_target) surrogate -> solver:"]
         for k in range(ds.sizes["refine"]):
             lines.append(f"  {float(ds['refine_field_mT'][k]):6.2f} mT {float(ds['refine_angle_deg'][k]):+6.1f} deg: "
                          f"{float(ds['refine_mx_predicted'][k]):+.3f} -> {float(ds['refine_mx_verified'][k]):+.3f}")
         f = float(ds["field_mT_refined"])
-        thr = float(opts.get("threshold", THRESHOLD))
         lines.append(f"  smallest field the solver switched: {f:.2f} mT at {float(ds['angle_deg_refined']):+.1f} deg "
                      f"(lowest <m_x> = {float(ds['mx_min_refined']):+.3f})" if np.isfinite(f) else
                      f"  no field the solver ran reached <m_x> <= {thr:g} in time")
         text += "\n".join(lines)
-    elif "mx_min_verified" in ds and float(ds["mx_min_verified"].values[0]) > float(
-            json.loads(ds.attrs.get("problem_options", "{}") or "{}").get("threshold", THRESHOLD)):
+    elif "mx_min_verified" in ds and float(ds["mx_min_verified"].values[0]) > thr:
         text += ("\n  the solver does not confirm the design: --refine N corrects the surrogate with up to N more "
                  "solver runs")
     return text

@@ -102,8 +102,7 @@ def _run_hysteresis(a) -> dict:
     )
     summary = _pipeline.run_pipeline(config, resume=a.resume)
     if a.ship:
-        summary["shipped"] = ship(Path(a.out), _shipped.SHIPPED, ("vae.eqx",) if a.vae_only else
-                                  ("vae.eqx", "anchors.eqx", "test_slice.nc"))
+        summary["shipped"] = ship(Path(a.out), _shipped.SHIPPED, ("vae.eqx",) if a.vae_only else SHIPPED_FILES)
     return summary
 
 
@@ -131,9 +130,12 @@ def _print_pins(pins: dict, module: str) -> None:
         print(f'    "{name}": "{sha}",', file=sys.stderr)
 
 
-def ship(run_dir: Path, target: Path, names=("vae.eqx", "anchors.eqx", "test_slice.nc")) -> dict:
-    """Copy `names` (default `vae.eqx`, `anchors.eqx` and `test_slice.nc`) of a finished run into
-    `target`; their sha256."""
+SHIPPED_FILES = ("vae.eqx", "anchors.eqx", "test_slice.nc")
+"""What a finished hysteresis run ships (`--ship`; only `vae.eqx` with `--vae-only`)."""
+
+
+def ship(run_dir: Path, target: Path, names=SHIPPED_FILES) -> dict:
+    """Copy `names` (default `SHIPPED_FILES`) of a finished run into `target`; their sha256."""
     _require(run_dir, names)
     pins = {name: _install(run_dir / name, target) for name in names}
     _print_pins(pins, "surrogates/hysteresis/_shipped.py")

@@ -468,9 +468,7 @@ def _train_vae(config: PipelineConfig, run: _Run, grid: int, callback) -> tuple[
 
     init = None
     if config.vae_init is not None:  # continue a trained VAE: its latent size and learning rate
-        init_path = Path(config.vae_init)
-        if init_path.is_dir():
-            init_path = init_path / VAE_FILE
+        init_path = _vae_file(config.vae_init)
         model, init_header = load_model(init_path, _vae_factory, expect={"grid": [grid, grid]})
         hp = init_header["hyperparameters"]
         sel = init_header.get("latent_selection", {})
@@ -520,7 +518,8 @@ def _train_vae(config: PipelineConfig, run: _Run, grid: int, callback) -> tuple[
         "latent_selection": {"candidates": candidates, "chosen": {"latent": best["latent"], "lr": best["lr"]},
                              "criterion": "held-out loss after the short runs"
                              + (" (of the continued VAE)" if init is not None else "")},
-        "epochs": {"select": config.select_epochs, "select_structures": int(select_kx.shape[0]),
+        "epochs": {"select": 0 if init is not None else config.select_epochs,
+                   "select_structures": 0 if init is not None else int(select_kx.shape[0]),
                    "final": final["epochs"], "best_final_epoch": final["best_epoch"]},
         "continued_from": init,
         "losses": losses,
@@ -539,10 +538,14 @@ def _vae_factory(header):
     return VAE(**header["hyperparameters"], key=jax.random.key(0))
 
 
+def _vae_file(path) -> Path:
+    """`path` itself, or the `vae.eqx` in it when it is a run folder."""
+    path = Path(path)
+    return path / VAE_FILE if path.is_dir() else path
+
+
 def _reuse_vae(config: PipelineConfig, run: _Run, grid: int):
-    path = Path(config.reuse_vae)
-    if path.is_dir():
-        path = path / VAE_FILE
+    path = _vae_file(config.reuse_vae)
     vae, header = load_model(path, _vae_factory, expect={"grid": [grid, grid]})
     sha = file_sha256(path)
     target = run.out / VAE_FILE

@@ -339,6 +339,7 @@ def test_cli_continues_a_vae_and_stops_after_it(tiny_run, unlabeled, tmp_path, c
     assert head["continued_from"]["sha256"] == file_sha256(tiny_run[0] / "vae.eqx")
     assert head["hyperparameters"] == init["hyperparameters"] and head["optimizer"]["lr"] == init["optimizer"]["lr"]
     assert head["epochs"]["final"] == 2 and len(head["history"]["val_loss"]) == 2
+    assert head["epochs"]["select"] == 0 and head["epochs"]["select_structures"] == 0
     assert summary["vae_sha256"] == file_sha256(out / "vae.eqx") != file_sha256(tiny_run[0] / "vae.eqx")
     assert not (out / "anchors.eqx").exists()  # stopped after the VAE
 
